@@ -1,0 +1,1 @@
+"""Thin wrappers over the AWS services Orca uses; each takes an injected client."""

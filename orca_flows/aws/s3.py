@@ -1,0 +1,88 @@
+"""S3 access confined to one key prefix of one bucket (a user's corner of Orca's bucket)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from orca_flows.errors import InvalidInputError
+
+__all__ = ["PrefixedBucket", "user_prefix"]
+
+
+def user_prefix(user_id: int) -> str:
+    """The key prefix under which everything of one user lives: ``orca/<user id>/``."""
+    return f"orca/{user_id}/"
+
+
+class PrefixedBucket:
+    """Put, get, list and sign objects under one prefix; keys are relative to that prefix.
+
+    Args:
+        client: An S3 client (injected; the caller chooses account, region and endpoint).
+        bucket: The bucket name.
+        prefix: Key prefix every call is confined to, e.g. ``orca/7/``.
+    """
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def key(self, relative: str) -> str:
+        """The full object key for ``relative``; refuses keys that would leave the prefix."""
+        parts = relative.split("/")
+        if not relative or relative.startswith("/") or ".." in parts:
+            raise InvalidInputError(
+                "key", f"object key {relative!r} must be a relative path without '..'."
+            )
+        return self.prefix + relative
+
+    def uri(self, relative: str) -> str:
+        """The ``s3://bucket/key`` URI of ``relative``."""
+        return f"s3://{self.bucket}/{self.key(relative)}"
+
+    def put(self, relative: str, body: bytes, *, content_type: str | None = None) -> str:
+        """Store ``body`` at ``relative`` and return its ``s3://`` URI."""
+        extra = {"ContentType": content_type} if content_type else {}
+        self.client.put_object(Bucket=self.bucket, Key=self.key(relative), Body=body, **extra)
+        return self.uri(relative)
+
+    def get(self, relative: str) -> bytes:
+        """The bytes stored at ``relative`` (raises the client's ``NoSuchKey`` if absent)."""
+        response = self.client.get_object(Bucket=self.bucket, Key=self.key(relative))
+        return response["Body"].read()
+
+    def exists(self, relative: str) -> bool:
+        """Whether an object is stored at ``relative``."""
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(relative))
+        except ClientError as error:
+            if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    def list(self, relative_prefix: str = "") -> list[str]:
+        """Keys (relative to this prefix) under ``relative_prefix``, sorted."""
+        full = self.prefix + relative_prefix
+        paginator = self.client.get_paginator("list_objects_v2")
+        keys: list[str] = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def delete(self, relative: str) -> None:
+        """Delete the object at ``relative`` (no error when it is already gone)."""
+        self.client.delete_object(Bucket=self.bucket, Key=self.key(relative))
+
+    def presigned_get_url(self, relative: str, expires_in: int = 3600) -> str:
+        """A URL that downloads ``relative`` without credentials for ``expires_in`` seconds."""
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self.key(relative)},
+            ExpiresIn=expires_in,
+        )

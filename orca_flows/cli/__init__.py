@@ -1,0 +1,1 @@
+"""The `orca` command line: thin typer commands over Orca's services."""

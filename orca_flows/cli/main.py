@@ -1,0 +1,40 @@
+"""The `orca` command: one typer app with a group per concept."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from orca_flows.cli import db, local, user
+from orca_flows.cli.common import console, exits_on_error
+from orca_flows.services.demo import run_demo
+from orca_flows.settings import get_settings
+
+app = typer.Typer(
+    name="orca",
+    help="Orca: run your data pipelines on your own AWS account, orchestrated by Prefect.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(local.app, name="local")
+app.add_typer(user.app, name="user")
+app.add_typer(db.app, name="db")
+
+
+@app.command("demo")
+@exits_on_error
+def demo(
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave the local sandbox running afterwards.")
+    ] = False,
+) -> None:
+    """Run the whole product on the local sandbox, end to end."""
+    report = run_demo(get_settings(), keep=keep)
+    table = Table("step", "result", title="Orca demo on the local sandbox")
+    for step, result in report.steps:
+        table.add_row(step, result)
+    console.print(table)
+    if report.stopped_sandbox:
+        console.print("Stopped the sandbox it started (use --keep to leave it running).")

@@ -1,0 +1,1 @@
+"""Orca's tables: models, engine and sessions, migrations, repositories."""

@@ -1,0 +1,184 @@
+"""Orca's tables as SQLAlchemy 2 typed models (see "Data model" in DESIGN.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from orca_flows.db.base import Base, UTCDateTime, utcnow
+
+__all__ = [
+    "CloudLink",
+    "OrderingKeyCounter",
+    "Pipeline",
+    "Run",
+    "RunState",
+    "Schedule",
+    "ScriptVersion",
+    "User",
+]
+
+
+class RunState:
+    """The run states of DESIGN.md's lifecycle (strings, stored as they are)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+    ALL = (QUEUED, RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED)
+    FINISHED = (SUCCEEDED, FAILED, TIMED_OUT, CANCELLED)
+
+
+class User(Base):
+    """A person who signs in to Orca; email is case-folded, password is an argon2id hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CloudLink(Base):
+    """A linked cloud account; its secrets live in the named Prefect block document."""
+
+    __tablename__ = "cloud_links"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(16), default="aws")
+    role_arn: Mapped[str | None] = mapped_column(String(2048))
+    region: Mapped[str] = mapped_column(String(32))
+    block_document_name: Mapped[str] = mapped_column(String(255))
+    last_check_status: Mapped[str | None] = mapped_column(String(16))
+    last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_check_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    owner: Mapped[User] = relationship()
+
+
+class Pipeline(Base):
+    """A user's script and how to run it; ``current_version`` is the latest upload."""
+
+    __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    link_id: Mapped[int] = mapped_column(ForeignKey("cloud_links.id"), index=True)
+    runner: Mapped[str] = mapped_column(String(8), default="ssm")
+    target: Mapped[str | None] = mapped_column(String(1024))
+    ordering_key: Mapped[str] = mapped_column(String(128), default="pipeline")
+    timeout_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    current_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    owner: Mapped[User] = relationship()
+    link: Mapped[CloudLink] = relationship()
+
+
+class ScriptVersion(Base):
+    """One immutable upload of a pipeline's script."""
+
+    __tablename__ = "script_versions"
+    __table_args__ = (UniqueConstraint("pipeline_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    s3_key: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class OrderingKeyCounter(Base):
+    """Last sequence number handed out per ordering key (a row lock makes it race-free)."""
+
+    __tablename__ = "ordering_key_counters"
+
+    ordering_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Run(Base):
+    """One requested execution of a pipeline, from ``queued`` to a final state."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("ordering_key", "sequence"),
+        Index(None, "owner_id", "requested_at"),
+        Index(None, "pipeline_id", "requested_at"),
+        Index(None, "state", "requested_at"),
+        Index(None, "owner_id", "state", "requested_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
+    script_version_id: Mapped[int] = mapped_column(ForeignKey("script_versions.id"))
+    ordering_key: Mapped[str] = mapped_column(String(255))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), default=RunState.QUEUED)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sqs_message_id: Mapped[str | None] = mapped_column(String(128))
+    command_id: Mapped[str | None] = mapped_column(String(64))
+    instance_id: Mapped[str | None] = mapped_column(String(32))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    s3_prefix: Mapped[str | None] = mapped_column(String(1024))
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    error_summary: Mapped[str | None] = mapped_column(Text)
+
+    pipeline: Mapped[Pipeline] = relationship()
+    script_version: Mapped[ScriptVersion] = relationship()
+
+
+class Schedule(Base):
+    """A pipeline's schedule; the firing itself is a Prefect deployment."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline_id: Mapped[int] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), unique=True
+    )
+    cron: Mapped[str | None] = mapped_column(String(128))
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    deployment_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,1 @@
+"""Repository functions: each takes a ``Session`` first, flushes, and never commits."""

@@ -1,0 +1,138 @@
+"""Queries and writes on ``runs``: sequence allocation, state compare-and-set, listings."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from orca_flows.db.models import OrderingKeyCounter, Run, RunState
+
+__all__ = [
+    "compare_and_set_state",
+    "create_run",
+    "earlier_unfinished_runs",
+    "get_run",
+    "list_runs",
+    "next_sequence",
+]
+
+
+def next_sequence(session: Session, ordering_key: str) -> int:
+    """Hand out the next sequence number of ``ordering_key`` (1, 2, 3...).
+
+    An ``UPDATE … SET n = n + 1`` takes the row lock on both SQLite and MySQL, so two
+    concurrent submitters never get the same number; the first use of a key inserts its
+    row inside a savepoint and falls back to the update if another submitter won.
+    """
+    bump = (
+        update(OrderingKeyCounter)
+        .where(OrderingKeyCounter.ordering_key == ordering_key)
+        .values(last_sequence=OrderingKeyCounter.last_sequence + 1)
+    )
+    if session.execute(bump).rowcount == 0:
+        try:
+            with session.begin_nested():
+                session.add(OrderingKeyCounter(ordering_key=ordering_key, last_sequence=1))
+            return 1
+        except IntegrityError:
+            session.execute(bump)
+    return session.scalar(
+        select(OrderingKeyCounter.last_sequence).where(
+            OrderingKeyCounter.ordering_key == ordering_key
+        )
+    )
+
+
+def create_run(
+    session: Session,
+    *,
+    owner_id: int,
+    pipeline_id: int,
+    script_version_id: int,
+    ordering_key: str,
+    requested_by: str,
+    run_id: str | None = None,
+) -> Run:
+    """Insert a ``queued`` run with the next sequence number of its ordering key."""
+    run = Run(
+        id=run_id or str(uuid.uuid4()),
+        owner_id=owner_id,
+        pipeline_id=pipeline_id,
+        script_version_id=script_version_id,
+        ordering_key=ordering_key,
+        sequence=next_sequence(session, ordering_key),
+        state=RunState.QUEUED,
+        requested_by=requested_by,
+        attempt=0,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run(session: Session, run_id: str, *, owner_id: int | None = None) -> Run | None:
+    """The run ``run_id``; with ``owner_id``, another user's run looks like no run."""
+    query = select(Run).where(Run.id == run_id)
+    if owner_id is not None:
+        query = query.where(Run.owner_id == owner_id)
+    return session.scalar(query)
+
+
+def compare_and_set_state(
+    session: Session, run_id: str, expected: str | Sequence[str], new: str, **values: Any
+) -> bool:
+    """Move ``run_id`` to ``new`` only if its state is still ``expected``; True if it moved.
+
+    This single conditional UPDATE is what makes claiming and finishing safe when two
+    workers race for the same run.
+    """
+    expected_states = [expected] if isinstance(expected, str) else list(expected)
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.state.in_(expected_states))
+        .values(state=new, **values)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    return result.rowcount == 1
+
+
+def earlier_unfinished_runs(session: Session, run: Run) -> Sequence[Run]:
+    """Runs of ``run``'s ordering key with a lower sequence that have not finished (the fence)."""
+    return session.scalars(
+        select(Run)
+        .where(
+            Run.ordering_key == run.ordering_key,
+            Run.sequence < run.sequence,
+            Run.state.not_in(RunState.FINISHED),
+        )
+        .order_by(Run.sequence)
+    ).all()
+
+
+def list_runs(
+    session: Session,
+    owner_id: int,
+    *,
+    pipeline_id: int | None = None,
+    state: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[Run]:
+    """The owner's runs, newest first, filtered and paginated in the database."""
+    query = select(Run).where(Run.owner_id == owner_id)
+    if pipeline_id is not None:
+        query = query.where(Run.pipeline_id == pipeline_id)
+    if state is not None:
+        query = query.where(Run.state == state)
+    if since is not None:
+        query = query.where(Run.requested_at >= since)
+    query = query.order_by(Run.requested_at.desc(), Run.id).limit(limit).offset(offset)
+    return session.scalars(query).all()

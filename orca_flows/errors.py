@@ -1,0 +1,79 @@
+"""Orca's errors: one flat hierarchy under ``OrcaError``; each message says what to do."""
+
+from __future__ import annotations
+
+__all__ = [
+    "OrcaError",
+    "InvalidInputError",
+    "NotFoundError",
+    "AlreadyExistsError",
+    "DatabaseError",
+    "SandboxError",
+    "SandboxNotRunningError",
+    "AwsError",
+]
+
+
+class OrcaError(Exception):
+    """Root of Orca's errors. ``str(error)`` is a sentence a user can act on."""
+
+
+class InvalidInputError(OrcaError, ValueError):
+    """A value given by the user is not acceptable.
+
+    Attributes:
+        field: Name of the offending input (``email``, ``password``, ...).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFoundError(OrcaError, LookupError):
+    """A named thing does not exist (or belongs to another user, which looks the same)."""
+
+    def __init__(self, kind: str, name: str, hint: str = "") -> None:
+        message = f"{kind} {name!r} does not exist."
+        super().__init__(f"{message} {hint}".strip())
+        self.kind = kind
+        self.name = name
+
+
+class AlreadyExistsError(OrcaError):
+    """A thing with that name exists already."""
+
+    def __init__(self, kind: str, name: str, hint: str = "") -> None:
+        message = f"{kind} {name!r} already exists."
+        super().__init__(f"{message} {hint}".strip())
+        self.kind = kind
+        self.name = name
+
+
+class DatabaseError(OrcaError):
+    """Orca's database cannot be reached or migrated."""
+
+
+class SandboxError(OrcaError):
+    """The local AWS emulator could not be started, reached or provisioned."""
+
+
+class SandboxNotRunningError(SandboxError):
+    """A command needs the local sandbox and it is not running."""
+
+    def __init__(self) -> None:
+        super().__init__("The local sandbox is not running; start it with `orca local up`.")
+
+
+class AwsError(OrcaError):
+    """An AWS call failed for a reason retries cannot fix.
+
+    Attributes:
+        operation: The API operation, e.g. ``s3:PutObject``.
+        code: The AWS error code, when there is one.
+    """
+
+    def __init__(self, operation: str, code: str | None, message: str) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.code = code

@@ -1,0 +1,64 @@
+"""Orca's configuration: one settings class read from ``ORCA_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["OrcaSettings", "get_settings"]
+
+
+class OrcaSettings(BaseSettings):
+    """Everything Orca reads from the environment; nothing else reads ``os.environ``."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCA_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("~/.orca"),
+        description="Directory for Orca's local state: SQLite file, sandbox record, logs.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of Orca's tables; defaults to a SQLite file under ORCA_HOME.",
+    )
+    user: str | None = Field(default=None, description="Email of the acting user.")
+    region: str = Field(default="us-east-1", description="Default AWS region.")
+    sandbox_bucket: str = Field(default="orca-sandbox", description="The sandbox's S3 bucket.")
+    sandbox_queue: str = Field(
+        default="orca-runs.fifo", description="The sandbox's SQS FIFO queue name."
+    )
+    sandbox_port: int = Field(
+        default=0, ge=0, le=65535, description="Port for `orca local up`; 0 picks a free one."
+    )
+    aws_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="botocore standard-mode retry attempts per call."
+    )
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in use: ``ORCA_DATABASE_URL`` or SQLite under ``ORCA_HOME``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'orca.db'}"
+
+    @property
+    def sandbox_state_file(self) -> Path:
+        """Where `orca local up` records the emulator's pid and endpoint."""
+        return self.home / "sandbox.json"
+
+    @property
+    def sandbox_log_file(self) -> Path:
+        """Where the emulator's own output goes."""
+        return self.home / "sandbox.log"
+
+
+def get_settings(**overrides: object) -> OrcaSettings:
+    """Read the settings from the environment now (never cached: tests change ORCA_HOME)."""
+    return OrcaSettings(**overrides)
