@@ -1,0 +1,109 @@
+"""The linked-cloud credentials block on the moto server: assume, refresh, ExternalId, errors."""
+
+from typing import Any
+
+import pytest
+from botocore.credentials import RefreshableCredentials
+from prefect_aws import AwsCredentials
+
+from orca_blocks import OrcaLinkedCloudCredentials
+from orca_flows.errors import AwsError
+
+
+def _signing_keys(client: Any) -> list[str]:
+    """Collects the access key id that signs each request the client sends."""
+    keys: list[str] = []
+
+    def record(request: Any, **_: Any) -> None:
+        credential = request.headers["Authorization"].decode().split("Credential=")[1]
+        keys.append(credential.split("/")[0])
+
+    client.meta.events.register("before-send", record)
+    return keys
+
+
+def test_client_acts_as_the_linked_role(linked_credentials: OrcaLinkedCloudCredentials) -> None:
+    identity = linked_credentials.get_client("sts").get_caller_identity()
+
+    assert identity["Account"] == "111111111111" == linked_credentials.account_id
+    assert identity["Arn"] == "arn:aws:sts::111111111111:assumed-role/OrcaAccess/orca"
+
+
+def test_expired_credentials_are_assumed_again(
+    linked_credentials: OrcaLinkedCloudCredentials, clock, sts_spy
+) -> None:
+    sts = linked_credentials.get_client("sts")
+    signing_keys = _signing_keys(sts)
+
+    sts.get_caller_identity()
+    sts.get_caller_identity()
+    assert len(sts_spy.requests) == 1, "credentials still valid must be reused"
+
+    clock.advance(linked_credentials.session_duration_seconds + 60)
+    identity = sts.get_caller_identity()
+
+    assert identity["Arn"] == "arn:aws:sts::111111111111:assumed-role/OrcaAccess/orca"
+    assert len(sts_spy.requests) == 2
+    first, second = sts_spy.issued_keys
+    assert first != second
+    assert signing_keys == [first, first, second]
+
+
+def test_prefect_aws_assumed_role_keys_are_never_renewed(
+    linked_credentials: OrcaLinkedCloudCredentials, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Why the Orca block exists: prefect-aws assumes the role once and keeps static keys.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", linked_credentials.endpoint_url)
+    session = AwsCredentials(
+        region_name="us-east-1",
+        assume_role_arn=linked_credentials.role_arn,
+        assume_role_kwargs={
+            "ExternalId": linked_credentials.external_id.get_secret_value(),
+            "DurationSeconds": 900,
+        },
+    ).get_boto3_session()
+    credentials = session.get_credentials()
+    keys_before = credentials.get_frozen_credentials()
+
+    clock.advance(2 * 3600)
+
+    assert not isinstance(credentials, RefreshableCredentials)
+    assert session.get_credentials().get_frozen_credentials() == keys_before
+
+
+def test_assume_role_request_carries_the_external_id(
+    linked_credentials: OrcaLinkedCloudCredentials, sts_spy
+) -> None:
+    linked_credentials.get_client("s3").list_buckets()
+
+    [request] = sts_spy.requests
+    assert request["Action"] == "AssumeRole"
+    assert request["RoleArn"] == linked_credentials.role_arn
+    assert request["ExternalId"] == linked_credentials.external_id.get_secret_value()
+    assert request["RoleSessionName"] == "orca"
+    assert int(request["DurationSeconds"]) == 3600
+
+
+def test_refused_assume_role_says_what_to_check(
+    linked_credentials: OrcaLinkedCloudCredentials, sts_spy
+) -> None:
+    sts_spy.deny_with = "Not authorized to perform sts:AssumeRole"
+
+    with pytest.raises(AwsError) as raised:
+        linked_credentials.get_client("sqs").list_queues()
+
+    assert raised.value.operation == "sts:AssumeRole"
+    assert raised.value.code == "AccessDenied"
+    assert linked_credentials.role_arn in str(raised.value)
+    assert "trust policy" in str(raised.value)
+    assert "orca link check" in str(raised.value)
+
+
+def test_clients_use_the_link_region_endpoint_and_standard_retries(
+    linked_credentials: OrcaLinkedCloudCredentials, moto_endpoint: str
+) -> None:
+    ssm = linked_credentials.model_copy(update={"region_name": "eu-west-1"}).get_client("ssm")
+
+    assert ssm.meta.region_name == "eu-west-1"
+    assert ssm.meta.endpoint_url == moto_endpoint
+    assert ssm.meta.config.retries["mode"] == "standard"
