@@ -11,6 +11,8 @@ __all__ = [
     "SandboxError",
     "SandboxNotRunningError",
     "AwsError",
+    "InUseError",
+    "PrefectUnavailableError",
 ]
 
 
@@ -77,3 +79,11 @@ class AwsError(OrcaError):
         super().__init__(message)
         self.operation = operation
         self.code = code
+
+
+class InUseError(OrcaError):
+    """A thing cannot be removed or changed while something else depends on it."""
+
+
+class PrefectUnavailableError(OrcaError):
+    """The Prefect API (server or Cloud) cannot be reached."""

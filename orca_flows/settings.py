@@ -32,6 +32,17 @@ class OrcaSettings(BaseSettings):
     sandbox_port: int = Field(
         default=0, ge=0, le=65535, description="Port for `orca local up`; 0 picks a free one."
     )
+    account_id: str | None = Field(
+        default=None,
+        pattern=r"^\d{12}$",
+        description="Orca's own AWS account id (the one linked roles trust); "
+        "asked of STS when unset.",
+    )
+    link_template_url: str = Field(
+        default="https://orca-link-templates.s3.amazonaws.com/v1/orca-link.json",
+        description="HTTPS S3 URL where the operator published the link template "
+        "(`orca link kit --template`), used by the quick-create link.",
+    )
     aws_max_attempts: int = Field(
         default=5, ge=1, le=20, description="botocore standard-mode retry attempts per call."
     )
@@ -57,6 +68,11 @@ class OrcaSettings(BaseSettings):
     def sandbox_log_file(self) -> Path:
         """Where the emulator's own output goes."""
         return self.home / "sandbox.log"
+
+    @property
+    def sandbox_identity_file(self) -> Path:
+        """What survives `orca local down`: ports and the sandbox link's ExternalId."""
+        return self.home / "sandbox-identity.json"
 
 
 def get_settings(**overrides: object) -> OrcaSettings:

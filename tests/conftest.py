@@ -1,9 +1,19 @@
-"""Shared fixtures: Orca's database on SQLite and on a real MariaDB server."""
+"""Shared fixtures: the database on SQLite and MariaDB, a real Prefect server, the sandbox."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import socket
+
+# Prefect reads its settings when first imported, so the API URL of the session's Prefect
+# server is fixed here, before any test module imports Prefect; the server itself starts
+# only when a test asks for the `prefect_server` fixture.
+with socket.socket() as _probe:
+    _probe.bind(("127.0.0.1", 0))
+    _PREFECT_API_URL = f"http://127.0.0.1:{_probe.getsockname()[1]}/api"
+os.environ["PREFECT_API_URL"] = _PREFECT_API_URL
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +21,15 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from orca_flows.db.engine import dispose_engines, get_engine
+from orca_flows.db.engine import dispose_engines, get_engine, session_scope
+from orca_flows.db.models import User
+from orca_flows.services.sandbox import SandboxState, start_sandbox, stop_sandbox
+from orca_flows.services.users import add_user
+from orca_flows.settings import get_settings
 from tests.support.mariadb import MariaDB, find_mariadbd, start_mariadb
+from tests.support.prefect_server import PrefectServer, start_prefect_server
+
+PASSWORD = "correct horse battery"
 
 _MARIADBD = find_mariadbd()
 _MYSQL_URL = os.environ.get("ORCA_TEST_MYSQL_URL")
@@ -90,3 +107,30 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session in a transaction the test may commit or leave to be rolled back."""
     with sessionmaker(engine, expire_on_commit=False)() as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """One real Prefect server process for the session, at PREFECT_API_URL."""
+    server = start_prefect_server(_PREFECT_API_URL, tmp_path_factory.mktemp("prefect"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(orca_home: Path) -> Iterator[SandboxState]:
+    """The local sandbox of this test's ORCA_HOME, stopped afterwards."""
+    settings = get_settings()
+    status = start_sandbox(settings, with_prefect=False)
+    assert status.state is not None
+    yield status.state
+    stop_sandbox(settings)
+
+
+@pytest.fixture
+def ann(orca_home: Path, monkeypatch: pytest.MonkeyPatch) -> User:
+    """A user in this test's ORCA_HOME database, and the acting user (ORCA_USER)."""
+    with session_scope(get_settings().effective_database_url) as session:
+        user = add_user(session, "ann@example.com", PASSWORD)
+    monkeypatch.setenv("ORCA_USER", user.email)
+    return user

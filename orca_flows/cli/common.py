@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.orm import Session
 
+from orca_flows.db.engine import session_scope
+from orca_flows.db.models import User
 from orca_flows.errors import OrcaError
+from orca_flows.settings import OrcaSettings, get_settings
 
-__all__ = ["console", "err_console", "exits_on_error", "print_json"]
+__all__ = [
+    "JsonOption",
+    "UserOption",
+    "console",
+    "err_console",
+    "exits_on_error",
+    "print_json",
+    "user_session",
+]
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # sentences stay whole for grep and copy-paste
+err_console = Console(stderr=True, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -38,3 +51,24 @@ def exits_on_error(command: Callable[P, R]) -> Callable[P, R]:
 def print_json(value: Any) -> None:
     """Print ``value`` as JSON on stdout, plain (no colour), for scripts."""
     typer.echo(json.dumps(value, indent=2, default=str))
+
+
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", help="Acting user's email (default: ORCA_USER)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@contextmanager
+def user_session(user: str | None) -> Iterator[tuple[Session, User, OrcaSettings]]:
+    """A transaction, the acting user and the settings, inside Orca's Prefect API.
+
+    Everything in the block commits together at the end, or nothing does.
+    """
+    from orca_flows.services.prefect_api import prefect_api
+    from orca_flows.services.users import resolve_user
+
+    settings = get_settings()
+    with prefect_api(settings), session_scope(settings.effective_database_url) as session:
+        yield session, resolve_user(session, user or settings.user), settings

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orca_flows.cli.common import console, exits_on_error, print_json
+from orca_flows.cli.common import JsonOption, console, exits_on_error, print_json
 from orca_flows.services.sandbox import (
     SandboxStatus,
     sandbox_status,
@@ -18,7 +18,7 @@ from orca_flows.settings import get_settings
 
 app = typer.Typer(help="The local sandbox: an AWS emulator on 127.0.0.1.", no_args_is_help=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
 
 
 def _as_dict(status: SandboxStatus) -> dict[str, object]:
@@ -36,6 +36,9 @@ def _describe(status: SandboxStatus) -> None:
     console.print(f"  endpoint  {state.endpoint_url}   (pid {state.pid})")
     console.print(f"  bucket    s3://{state.bucket}")
     console.print(f"  queue     {state.queue}")
+    console.print(f"  account   {state.account_id} (role {state.role_arn})")
+    if state.prefect_api_url:
+        console.print(f"  prefect   {state.prefect_api_url.removesuffix('/api')}  (UI and API)")
     for created in status.provisioned:
         console.print(f"  created   {created}")
     console.print("  The emulator keeps its state in memory: `orca local down` forgets it.")

@@ -1,4 +1,4 @@
-"""`orca demo` as far as Orca goes today: sandbox, a user, S3 and the FIFO queue end to end.
+"""`orca demo` as far as Orca goes today: sandbox, a user, a checked link, S3 and the queue.
 
 The execution issue replaces the middle with real pipeline runs; the frame (start the
 sandbox, show results, stop what it started) stays.
@@ -10,18 +10,20 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from orca_flows.aws.s3 import PrefixedBucket, user_prefix
-from orca_flows.aws.sqs import FifoQueue
-from orca_flows.aws.sts import caller_identity
 from orca_flows.db.engine import session_scope
+from orca_flows.db.repositories.links import get_link_by_name
 from orca_flows.db.repositories.users import get_user_by_email
-from orca_flows.services.sandbox import sandbox_clients, start_sandbox, stop_sandbox
+from orca_flows.services.link_check import check_link
+from orca_flows.services.links import create_local_link, link_access
+from orca_flows.services.prefect_api import prefect_api
+from orca_flows.services.sandbox import start_sandbox, stop_sandbox
 from orca_flows.services.users import add_user
 from orca_flows.settings import OrcaSettings
 
 __all__ = ["DEMO_EMAIL", "DemoReport", "run_demo"]
 
 DEMO_EMAIL = "demo@orca.example"
+DEMO_LINK = "sandbox"
 _DEMO_PASSWORD = "orca-demo-password"  # local sandbox only; printed in the demo's output
 
 
@@ -58,30 +60,39 @@ def run_demo(settings: OrcaSettings, *, keep: bool = False) -> DemoReport:
 
 
 def _exercise(settings: OrcaSettings, report: DemoReport, bucket_name: str, queue_name: str) -> None:
-    with session_scope(settings.effective_database_url) as session:
-        user = get_user_by_email(session, DEMO_EMAIL)
-        if user is None:
-            user = add_user(session, DEMO_EMAIL, _DEMO_PASSWORD)
+    with prefect_api(settings) as api_url, session_scope(settings.effective_database_url) as session:
+        report.add("prefect", api_url or "ephemeral API")
+        user = get_user_by_email(session, DEMO_EMAIL) or add_user(session, DEMO_EMAIL, _DEMO_PASSWORD)
         report.add("user", f"{user.email} (id {user.id}, password {_DEMO_PASSWORD!r})")
+        link = get_link_by_name(session, user.id, DEMO_LINK) or create_local_link(
+            session, settings, user, DEMO_LINK
+        )
+        report.add("link", f"{link.name}: {link.role_arn} (bucket {link.bucket})")
+        check = check_link(session, user, DEMO_LINK)
+        report.add(
+            "link check",
+            ", ".join(f"{step.name} {step.status}" for step in check.steps),
+        )
+        access = link_access(link)
         user_id = user.id
     report.add("database", settings.effective_database_url)
 
-    factory = sandbox_clients(settings)
-    identity = caller_identity(factory.client("sts"))
-    report.add("account", f"{identity.account} ({identity.arn})")
-
-    bucket = PrefixedBucket(factory.client("s3"), bucket_name, user_prefix(user_id))
+    bucket = access.user_bucket(user_id)
     uri = bucket.put("demo/hello.txt", b"hello from orca\n", content_type="text/plain")
     report.add("s3 put", uri)
     report.add("s3 get", bucket.get("demo/hello.txt").decode().strip())
 
-    queue = FifoQueue.from_name(factory.client("sqs"), queue_name)
+    queue = access.queue()
     run_id = str(uuid.uuid4())
     queue.send(json.dumps({"run_id": run_id}), group_id=f"demo:{user_id}", dedup_id=run_id)
-    messages = queue.receive(max_messages=1, wait_seconds=1)
-    for message in messages:
-        queue.delete(message.receipt_handle)
-    received = messages[0] if messages else None
+    received = None
+    for _ in range(3):
+        for message in queue.receive(max_messages=10, wait_seconds=1):
+            queue.delete(message.receipt_handle)
+            if message.dedup_id == run_id:
+                received = message
+        if received:
+            break
     report.add(
         "sqs fifo",
         f"sent and received run {run_id[:8]} in group {received.group_id}"

@@ -18,7 +18,9 @@ from orca_flows.errors import InvalidInputError
 
 __all__ = [
     "BUCKET_PREFIX",
+    "DEFAULT_BUCKET_PATTERN",
     "DEFAULT_QUEUE_NAME",
+    "DEFAULT_ROLE_NAME",
     "DEFAULT_STACK_NAME",
     "DEFAULT_TAG_KEY",
     "DEFAULT_TAG_VALUE",
@@ -28,10 +30,12 @@ __all__ = [
     "build_role_policy",
     "build_template",
     "cli_commands",
+    "default_bucket_name",
     "make_link_kit",
     "new_external_id",
     "quick_create_url",
     "render_role_policy",
+    "role_arn_for",
     "validate_external_id",
 ]
 
@@ -40,6 +44,9 @@ DEFAULT_QUEUE_NAME = "orca-runs.fifo"
 DEFAULT_STACK_NAME = "orca-link"
 DEFAULT_TAG_KEY = "orca"
 DEFAULT_TAG_VALUE = "enabled"
+DEFAULT_ROLE_NAME = "OrcaAccess"
+# CloudFormation Fn::Sub form of the bucket's default name; default_bucket_name() renders it.
+DEFAULT_BUCKET_PATTERN = "orca-${AWS::AccountId}-${AWS::Region}"
 RUN_SHELL_SCRIPT_DOCUMENT = "AWS-RunShellScript"
 
 # The IAM Service Authorization Reference (parliament's iam_definition.json) lists
@@ -118,6 +125,18 @@ class LinkKit:
     orca_account_id: str
     region: str
     stack_name: str
+
+
+def default_bucket_name(account_id: str, region: str) -> str:
+    """The bucket name the template uses when ``BucketName`` is left empty."""
+    return DEFAULT_BUCKET_PATTERN.replace("${AWS::AccountId}", account_id).replace(
+        "${AWS::Region}", region
+    )
+
+
+def role_arn_for(account_id: str, region: str, role_name: str = DEFAULT_ROLE_NAME) -> str:
+    """The ARN of the role the template creates in ``account_id`` (partition from region)."""
+    return f"arn:{_partition_of(region)}:iam::{account_id}:role/{role_name}"
 
 
 def new_external_id() -> str:
@@ -250,6 +269,7 @@ def build_template(
     external_id: str | None = None,
     bucket_name: str = "",
     queue_name: str = DEFAULT_QUEUE_NAME,
+    role_name: str = DEFAULT_ROLE_NAME,
     instance_tag_key: str = DEFAULT_TAG_KEY,
     instance_tag_value: str = DEFAULT_TAG_VALUE,
 ) -> dict[str, Any]:
@@ -262,7 +282,8 @@ def build_template(
         orca_account_id: Orca's AWS account, the only principal the role trusts.
         external_id: The link's ExternalId; ``None`` leaves the parameter without a
             default, as in the published template every quick-create link points to.
-        bucket_name: The bucket's name; empty lets CloudFormation pick a unique one.
+        bucket_name: The bucket's name; empty names it ``orca-<account id>-<region>``.
+        role_name: The name of the role Orca assumes.
         queue_name: The run queue's name, ending in ``.fifo``.
         instance_tag_key: The tag that marks the instances Orca may run commands on.
         instance_tag_value: The value that tag must have.
@@ -286,6 +307,7 @@ def build_template(
     defaults = {
         "OrcaAccountId": orca_account_id,
         "ExternalId": external_id,
+        "RoleName": role_name,
         "BucketName": bucket_name,
         "QueueName": queue_name,
         "InstanceTagKey": instance_tag_key,
@@ -470,7 +492,7 @@ def _partition_of(region: str) -> str:
 
 def _interface() -> dict[str, Any]:
     groups = {
-        "Orca": ["OrcaAccountId", "ExternalId"],
+        "Orca": ["OrcaAccountId", "ExternalId", "RoleName"],
         "Bucket and queue": ["BucketName", "QueueName"],
         "Instances Orca may run scripts on": ["InstanceTagKey", "InstanceTagValue"],
     }
@@ -500,9 +522,14 @@ def _parameters(defaults: dict[str, str | None]) -> dict[str, Any]:
             "AllowedPattern": _EXTERNAL_ID_PATTERN,
             "ConstraintDescription": f"32-1224 letters, digits and _+=,.@:/-; {_GET_ONE}.",
         },
+        "RoleName": {
+            "Description": "Name of the role Orca assumes.",
+            "AllowedPattern": r"[\w+=,.@-]{1,64}",
+            "ConstraintDescription": "1-64 letters, digits and _+=,.@-.",
+        },
         "BucketName": {
-            "Description": "The new bucket for scripts, outputs and logs; empty lets "
-            "CloudFormation pick a unique name.",
+            "Description": "The new bucket for scripts, outputs and logs; empty names it "
+            "orca-<account id>-<region>.",
             "AllowedPattern": _BUCKET_PATTERN,
             "ConstraintDescription": _BUCKET_RULE,
         },
@@ -553,8 +580,13 @@ def _bucket_resources() -> dict[str, Any]:
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
             "Properties": {
+                # A predictable default lets `orca link create` find the bucket unasked.
                 "BucketName": {
-                    "Fn::If": ["HasBucketName", {"Ref": "BucketName"}, {"Ref": "AWS::NoValue"}]
+                    "Fn::If": [
+                        "HasBucketName",
+                        {"Ref": "BucketName"},
+                        {"Fn::Sub": DEFAULT_BUCKET_PATTERN},
+                    ]
                 },
                 "BucketEncryption": {"ServerSideEncryptionConfiguration": [encryption]},
                 "VersioningConfiguration": {"Status": "Enabled"},
@@ -629,6 +661,8 @@ def _role() -> dict[str, Any]:
                 "Fn::Sub": "Assumed by Orca (account ${OrcaAccountId}) to run scripts on instances "
                 "tagged ${InstanceTagKey}=${InstanceTagValue} and use the Orca bucket and queue."
             },
+            # A fixed name makes the role ARN predictable: arn:aws:iam::<account>:role/<name>.
+            "RoleName": {"Ref": "RoleName"},
             "MaxSessionDuration": 3600,
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [trust_orca]},
             "Policies": [

@@ -1,9 +1,12 @@
-"""The local sandbox: a moto server on 127.0.0.1 standing in for the user's AWS account.
+"""The local sandbox: a moto server on 127.0.0.1 playing the user's AWS account.
 
-`orca local up` starts it as a background process and records its pid and endpoint under
-ORCA_HOME, so every later command with the same ORCA_HOME talks to the same emulator. The
-emulator keeps its state in memory; a restarted one is detected (bucket or queue missing)
-and provisioned again.
+`orca local up` starts the emulator (and, unless Prefect is configured already, a local
+Prefect server) as background processes and records them under ORCA_HOME, so every later
+command with the same ORCA_HOME uses them. Orca's side (account 123456789012, moto's
+default) then deploys **the link kit's own CloudFormation template** into a second account
+(111122223333) exactly as a user would: bucket, FIFO queue and the role Orca assumes with
+an ExternalId. The emulator keeps its state in memory; a restarted one is detected (stack
+missing) and provisioned again with the same ExternalId.
 """
 
 from __future__ import annotations
@@ -20,25 +23,34 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import ClientError
 
 from orca_flows.aws.clients import ClientFactory
+from orca_flows.aws.sts import assume_role, caller_identity
 from orca_flows.errors import SandboxError, SandboxNotRunningError
+from orca_flows.services.link_kit import (
+    DEFAULT_ROLE_NAME,
+    DEFAULT_STACK_NAME,
+    build_template,
+    new_external_id,
+    role_arn_for,
+)
 from orca_flows.settings import OrcaSettings
 
 __all__ = [
-    "QUEUE_ATTRIBUTES",
     "SANDBOX_ACCESS_KEY",
+    "SANDBOX_ACCOUNT_ID",
     "SandboxState",
     "SandboxStatus",
     "ensure_provisioned",
+    "orca_side_factory",
     "running_sandbox",
     "sandbox_clients",
+    "sandbox_external_id",
     "sandbox_status",
     "start_sandbox",
     "stop_sandbox",
@@ -46,29 +58,51 @@ __all__ = [
 
 # The emulator accepts any key; fixed fake ones keep real credentials out of local mode.
 SANDBOX_ACCESS_KEY = "orca-sandbox"
-_STARTUP_TIMEOUT_S = 30.0
+# The account the sandbox plays for the user (Orca's own side is moto's default account).
+SANDBOX_ACCOUNT_ID = "111122223333"
+# Who deploys the link stack in the sandbox: the user at their console, so to speak.
+_SANDBOX_ADMIN_ROLE = f"arn:aws:iam::{SANDBOX_ACCOUNT_ID}:role/OrcaSandboxAdmin"
+_STARTUP_TIMEOUT_S = 60.0
 
-# Orca sends explicit deduplication ids (the run id), so content-based dedup stays off:
-# two runs with the same body must both be delivered.
-QUEUE_ATTRIBUTES = {
-    "FifoQueue": "true",
-    "ContentBasedDeduplication": "false",
-    "VisibilityTimeout": "60",
-    "ReceiveMessageWaitTimeSeconds": "20",
-    "MessageRetentionPeriod": "1209600",
-}
+
+@dataclass(frozen=True)
+class SandboxIdentity:
+    """What survives `orca local down`: the ports and the sandbox link's ExternalId.
+
+    Keeping them makes local links (their block stores endpoint and ExternalId) work again
+    after a restart.
+    """
+
+    external_id: str = field(default_factory=new_external_id)
+    port: int = 0
+    prefect_port: int = 0
+
+    @classmethod
+    def load(cls, path: Path) -> SandboxIdentity:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
+            return cls()
+
+    def save(self, path: Path) -> None:
+        _write_private(path, json.dumps(asdict(self), indent=2))
 
 
 @dataclass(frozen=True)
 class SandboxState:
-    """What `orca local up` records under ORCA_HOME."""
+    """What `orca local up` records under ORCA_HOME about the running processes."""
 
     pid: int
     port: int
     endpoint_url: str
     started_at: str
+    region: str
     bucket: str
     queue: str
+    account_id: str
+    role_arn: str
+    prefect_pid: int | None = None
+    prefect_api_url: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> SandboxState | None:
@@ -80,9 +114,7 @@ class SandboxState:
 
     def save(self, path: Path) -> None:
         """Write atomically so a concurrent reader never sees half a file."""
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=2))
-        os.replace(temporary, path)
+        _write_private(path, json.dumps(asdict(self), indent=2))
 
 
 @dataclass(frozen=True)
@@ -96,40 +128,64 @@ class SandboxStatus:
     stale_record_found: bool = False
 
 
-def _factory(settings: OrcaSettings, endpoint_url: str) -> ClientFactory:
+def _write_private(path: Path, text: str) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.touch(mode=0o600)
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def orca_side_factory(settings: OrcaSettings, endpoint_url: str) -> ClientFactory:
+    """Clients acting as Orca's own account on the emulator."""
     session = boto3.Session(
         aws_access_key_id=SANDBOX_ACCESS_KEY,
         aws_secret_access_key=SANDBOX_ACCESS_KEY,
         region_name=settings.region,
     )
-    return ClientFactory(
-        session=session,
-        region=settings.region,
-        endpoint_url=endpoint_url,
-        max_attempts=settings.aws_max_attempts,
+    return ClientFactory(session, settings.region, endpoint_url, settings.aws_max_attempts)
+
+
+def _user_side_factory(orca: ClientFactory) -> ClientFactory:
+    credentials = assume_role(
+        orca.client("sts"), _SANDBOX_ADMIN_ROLE, session_name="orca-sandbox-admin"
     )
+    session = boto3.Session(
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+        region_name=orca.region,
+    )
+    return ClientFactory(session, orca.region, orca.endpoint_url, orca.max_attempts)
 
 
-def _pid_is_emulator(pid: int) -> bool:
+def _pid_runs(pid: int | None, marker: bytes) -> bool:
+    if pid is None:
+        return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"moto" in cmdline
+    return marker in cmdline
 
 
-def _answers(endpoint_url: str) -> bool:
+def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{endpoint_url}/moto-api/", timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _port(preferred: int) -> int:
+    """``preferred`` if it is free, else any free loopback port."""
+    for candidate in (preferred, 0) if preferred else (0,):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise SandboxError("no free port on 127.0.0.1 for the local sandbox.")
 
 
 @contextmanager
@@ -142,85 +198,115 @@ def _locked(settings: OrcaSettings) -> Iterator[None]:
 
 
 def running_sandbox(settings: OrcaSettings) -> SandboxState | None:
-    """The recorded sandbox if its process is alive and answering, else ``None``."""
+    """The recorded sandbox if its emulator is alive and answering, else ``None``."""
     state = SandboxState.load(settings.sandbox_state_file)
-    if state and _pid_is_emulator(state.pid) and _answers(state.endpoint_url):
+    if state and _pid_runs(state.pid, b"moto") and _answers(f"{state.endpoint_url}/moto-api/"):
         return state
     return None
 
 
-def ensure_provisioned(factory: ClientFactory, bucket: str, queue: str) -> tuple[str, ...]:
-    """Create Orca's bucket and FIFO queue where missing; returns what had to be created.
+def sandbox_external_id(settings: OrcaSettings) -> str:
+    """The ExternalId the sandbox's role requires (kept across restarts)."""
+    return SandboxIdentity.load(settings.sandbox_identity_file).external_id
 
-    Called on every `up` and `status`: a moto server that restarted has lost both.
+
+def ensure_provisioned(settings: OrcaSettings, state: SandboxState) -> tuple[str, ...]:
+    """Deploy the link stack in the sandbox account unless it is there; returns what was made.
+
+    Called on every `up`, `status` and sandbox use: a moto server that restarted has lost
+    everything, and the same template and ExternalId bring the same names back.
     """
-    created: list[str] = []
-    s3 = factory.client("s3")
+    orca = orca_side_factory(settings, state.endpoint_url)
+    cloudformation = _user_side_factory(orca).client("cloudformation")
     try:
-        s3.head_bucket(Bucket=bucket)
-    except ClientError as error:
-        if error.response["Error"]["Code"] not in {"404", "NoSuchBucket", "NotFound"}:
+        cloudformation.describe_stacks(StackName=DEFAULT_STACK_NAME)
+        return ()
+    except cloudformation.exceptions.ClientError as error:
+        if "does not exist" not in str(error):
             raise
-        s3.create_bucket(Bucket=bucket)
-        created.append(f"s3://{bucket}")
-    sqs = factory.client("sqs")
-    try:
-        sqs.get_queue_url(QueueName=queue)
-    except sqs.exceptions.QueueDoesNotExist:
-        sqs.create_queue(QueueName=queue, Attributes=QUEUE_ATTRIBUTES)
-        created.append(f"sqs://{queue}")
-    return tuple(created)
+    template = build_template(
+        orca_account_id=caller_identity(orca.client("sts")).account,
+        bucket_name=state.bucket,
+        queue_name=state.queue,
+    )
+    parameters = {"ExternalId": sandbox_external_id(settings), "RoleName": DEFAULT_ROLE_NAME}
+    cloudformation.create_stack(
+        StackName=DEFAULT_STACK_NAME,
+        TemplateBody=json.dumps(template),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+    )
+    stack = cloudformation.describe_stacks(StackName=DEFAULT_STACK_NAME)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise SandboxError(
+            f"the sandbox's link stack ended {stack['StackStatus']}; see "
+            f"{settings.sandbox_log_file} and run `orca local down` then `orca local up`."
+        )
+    return (f"s3://{state.bucket}", f"sqs://{state.queue}", state.role_arn)
 
 
-def _spawn(settings: OrcaSettings) -> SandboxState:
-    port = settings.sandbox_port or _free_port()
-    endpoint_url = f"http://127.0.0.1:{port}"
-    with open(settings.sandbox_log_file, "ab") as log:
-        # A session of its own: the emulator outlives this command and Ctrl-C in the shell.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+def _spawn(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        # A session of its own: the process outlives this command and Ctrl-C in the shell.
+        return subprocess.Popen(
+            command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=env,
         )
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], url: str, what: str, log: Path) -> None:
     deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-    while not _answers(endpoint_url):
+    while not _answers(url):
         if process.poll() is not None:
             raise SandboxError(
-                f"the local AWS emulator exited at start (code {process.returncode}); "
-                f"see {settings.sandbox_log_file} (port {port} may be taken: set "
-                "ORCA_SANDBOX_PORT=0 for a free one)."
+                f"{what} exited at start (code {process.returncode}); see {log}."
             )
         if time.monotonic() > deadline:
-            process.kill()
-            raise SandboxError(
-                f"the local AWS emulator did not answer on {endpoint_url} within "
-                f"{_STARTUP_TIMEOUT_S:.0f} s; see {settings.sandbox_log_file}."
-            )
+            _kill_group(process.pid)
+            raise SandboxError(f"{what} did not answer on {url} in {_STARTUP_TIMEOUT_S:.0f} s; see {log}.")
         time.sleep(0.1)
-    return SandboxState(
-        pid=process.pid,
-        port=port,
-        endpoint_url=endpoint_url,
-        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        bucket=settings.sandbox_bucket,
-        queue=settings.sandbox_queue,
-    )
 
 
-def start_sandbox(settings: OrcaSettings) -> SandboxStatus:
-    """Start the emulator unless it runs already, and provision Orca's bucket and queue."""
+def _start_prefect(settings: OrcaSettings, port: int) -> subprocess.Popen[bytes]:
+    prefect_home = settings.home / "prefect"
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,  # passed through untouched: PATH, locale, proxies
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+    }
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    return _spawn(command, settings.home / "prefect-server.log", env)
+
+
+def start_sandbox(settings: OrcaSettings, *, with_prefect: bool | None = None) -> SandboxStatus:
+    """Start the emulator unless it runs already, and deploy the link stack in it.
+
+    Args:
+        settings: Orca's settings (ORCA_HOME decides which sandbox).
+        with_prefect: Start a local Prefect server too; ``None`` means "unless
+            PREFECT_API_URL is configured".
+    """
+    from orca_flows.services.prefect_api import configured_prefect_api_url
+
     with _locked(settings):
         stale = settings.sandbox_state_file.exists()
         state = running_sandbox(settings)
         already = state is not None
         if state is None:
-            state = _spawn(settings)
+            _stop_leftovers(SandboxState.load(settings.sandbox_state_file))
+            if with_prefect is None:
+                with_prefect = configured_prefect_api_url() is None
+            state = _start(settings, with_prefect=with_prefect)
             state.save(settings.sandbox_state_file)
-        provisioned = ensure_provisioned(
-            _factory(settings, state.endpoint_url), state.bucket, state.queue
-        )
+        provisioned = ensure_provisioned(settings, state)
         return SandboxStatus(
             running=True,
             state=state,
@@ -230,6 +316,48 @@ def start_sandbox(settings: OrcaSettings) -> SandboxStatus:
         )
 
 
+def _start(settings: OrcaSettings, *, with_prefect: bool) -> SandboxState:
+    identity = SandboxIdentity.load(settings.sandbox_identity_file)
+    port = _port(settings.sandbox_port or identity.port)
+    endpoint_url = f"http://127.0.0.1:{port}"
+    moto = _spawn(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        settings.sandbox_log_file,
+    )
+    prefect = prefect_url = None
+    prefect_port = identity.prefect_port
+    if with_prefect:
+        prefect_port = _port(identity.prefect_port)
+        prefect = _start_prefect(settings, prefect_port)
+        prefect_url = f"http://127.0.0.1:{prefect_port}/api"
+    try:
+        _wait_until_up(moto, f"{endpoint_url}/moto-api/", "the AWS emulator", settings.sandbox_log_file)
+        if prefect is not None:
+            _wait_until_up(
+                prefect, f"{prefect_url}/health", "the Prefect server",
+                settings.home / "prefect-server.log",
+            )
+    except SandboxError:
+        for process in (moto, prefect):
+            if process is not None:
+                _kill_group(process.pid)
+        raise
+    SandboxIdentity(identity.external_id, port, prefect_port).save(settings.sandbox_identity_file)
+    return SandboxState(
+        pid=moto.pid,
+        port=port,
+        endpoint_url=endpoint_url,
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        region=settings.region,
+        bucket=settings.sandbox_bucket,
+        queue=settings.sandbox_queue,
+        account_id=SANDBOX_ACCOUNT_ID,
+        role_arn=role_arn_for(SANDBOX_ACCOUNT_ID, settings.region),
+        prefect_pid=prefect.pid if prefect else None,
+        prefect_api_url=prefect_url,
+    )
+
+
 def sandbox_status(settings: OrcaSettings) -> SandboxStatus:
     """Whether the sandbox runs; re-provisions a running emulator that lost its state."""
     state = running_sandbox(settings)
@@ -237,43 +365,62 @@ def sandbox_status(settings: OrcaSettings) -> SandboxStatus:
         return SandboxStatus(
             running=False, stale_record_found=settings.sandbox_state_file.exists()
         )
-    provisioned = ensure_provisioned(
-        _factory(settings, state.endpoint_url), state.bucket, state.queue
-    )
-    return SandboxStatus(running=True, state=state, provisioned=provisioned)
+    return SandboxStatus(running=True, state=state, provisioned=ensure_provisioned(settings, state))
 
 
-def stop_sandbox(settings: OrcaSettings, *, grace_seconds: float = 5.0) -> SandboxState | None:
-    """Stop the recorded emulator; returns its state, or ``None`` when none was running.
-
-    A record whose process is gone (stale) is removed as well.
-    """
-    with _locked(settings):
-        state = SandboxState.load(settings.sandbox_state_file)
-        settings.sandbox_state_file.unlink(missing_ok=True)
-        if state is None or not _pid_is_emulator(state.pid):
-            return None
-        os.killpg(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_seconds
-        while _pid_is_emulator(state.pid) and time.monotonic() < deadline:
-            _reap(state.pid)
-            time.sleep(0.05)
-        if _pid_is_emulator(state.pid):
-            os.killpg(state.pid, signal.SIGKILL)
-        _reap(state.pid)
-        return state
+def _kill_group(pid: int, grace_seconds: float = 5.0) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        _reap(pid)
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _reap(pid)
 
 
 def _reap(pid: int) -> None:
-    """Collect the exit status when this process started the emulator (no zombie left)."""
+    """Collect the exit status when this process started it (no zombie left)."""
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
 
 
+def _stop_leftovers(state: SandboxState | None) -> bool:
+    """Stop whatever of a recorded sandbox still runs; True if its emulator was running."""
+    if state is None:
+        return False
+    if _pid_runs(state.prefect_pid, b"prefect"):
+        _kill_group(state.prefect_pid)  # type: ignore[arg-type]
+    if not _pid_runs(state.pid, b"moto"):
+        return False
+    _kill_group(state.pid)
+    return True
+
+
+def stop_sandbox(settings: OrcaSettings) -> SandboxState | None:
+    """Stop the recorded emulator and Prefect server; ``None`` when none was running.
+
+    A record whose processes are gone (stale) is removed as well.
+    """
+    with _locked(settings):
+        state = SandboxState.load(settings.sandbox_state_file)
+        settings.sandbox_state_file.unlink(missing_ok=True)
+        return state if _stop_leftovers(state) else None
+
+
 def sandbox_clients(settings: OrcaSettings) -> ClientFactory:
-    """A client factory for the running sandbox, its bucket and queue ensured to exist.
+    """Clients acting as Orca's own account on the running sandbox (stack ensured).
 
     Raises:
         SandboxNotRunningError: `orca local up` has not been run (or the emulator died).
@@ -281,6 +428,5 @@ def sandbox_clients(settings: OrcaSettings) -> ClientFactory:
     state = running_sandbox(settings)
     if state is None:
         raise SandboxNotRunningError()
-    factory = _factory(settings, state.endpoint_url)
-    ensure_provisioned(factory, state.bucket, state.queue)
-    return factory
+    ensure_provisioned(settings, state)
+    return orca_side_factory(settings, state.endpoint_url)

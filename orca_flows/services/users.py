@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from orca_flows.db.models import User
 from orca_flows.db.repositories import users as users_repo
-from orca_flows.errors import AlreadyExistsError, InvalidInputError
+from orca_flows.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 
-__all__ = ["MIN_PASSWORD_LENGTH", "add_user", "normalize_email", "password_hasher"]
+__all__ = ["MIN_PASSWORD_LENGTH", "add_user", "normalize_email", "password_hasher", "resolve_user"]
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -74,3 +74,20 @@ def add_user(session: Session, email: str, password: str) -> User:
             )
     except IntegrityError as error:  # a concurrent registration won the unique index
         raise duplicate from error
+
+
+def resolve_user(session: Session, email: str | None) -> User:
+    """The acting user (from ``--user`` or ORCA_USER).
+
+    Raises:
+        InvalidInputError: No user was named.
+        NotFoundError: No user has this email.
+    """
+    if not email:
+        raise InvalidInputError(
+            "user", "no acting user: pass --user EMAIL or set ORCA_USER."
+        )
+    user = users_repo.get_user_by_email(session, normalize_email(email))
+    if user is None:
+        raise NotFoundError("user", email, "Create it with `orca user add EMAIL`.")
+    return user

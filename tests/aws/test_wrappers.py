@@ -14,7 +14,10 @@ from orca_flows.aws.s3 import PrefixedBucket, user_prefix
 from orca_flows.aws.sqs import FifoQueue
 from orca_flows.aws.sts import assume_role, caller_identity
 from orca_flows.errors import InvalidInputError
-from orca_flows.services.sandbox import QUEUE_ATTRIBUTES
+
+
+# What the link kit's template sets on the run queue (Orca sends explicit dedup ids).
+QUEUE_ATTRIBUTES = {"FifoQueue": "true", "ContentBasedDeduplication": "false"}
 
 
 @pytest.fixture

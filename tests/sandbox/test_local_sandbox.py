@@ -17,18 +17,18 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from orca_flows.aws.clients import ClientFactory
-from orca_flows.aws.s3 import PrefixedBucket, user_prefix
+from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.aws.sqs import FifoQueue
 from orca_flows.errors import SandboxNotRunningError
-from orca_flows.services.sandbox import sandbox_clients
+from orca_flows.services.sandbox import SANDBOX_ACCOUNT_ID, sandbox_clients
 from orca_flows.settings import get_settings
 
 ORCA = str(Path(sys.executable).with_name("orca"))
 pytestmark = pytest.mark.sandbox
 
 
-def orca(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ORCA, *args], capture_output=True, text=True, timeout=120)
+def orca(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ORCA, *args], capture_output=True, text=True, timeout=180, env=env)
 
 
 def _alive(pid: int) -> bool:
@@ -36,116 +36,149 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie is dead for our purposes.
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie is dead
+
+
+def _recorded(home: Path) -> dict | None:
+    path = home / "sandbox.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 @pytest.fixture
-def sandbox(orca_home: Path) -> Iterator[dict]:
-    """`orca local up`, and whatever happens, no emulator left behind."""
+def up(orca_home: Path) -> Iterator[dict]:
+    """`orca local up` (PREFECT_API_URL is configured, so no Prefect server of its own)."""
     result = orca("local", "up")
     assert result.returncode == 0, result.stderr
-    state = json.loads((orca_home / "sandbox.json").read_text())
+    state = _recorded(orca_home)
+    assert state is not None
     yield state
-    for pid in {state["pid"], *_recorded_pid(orca_home)}:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    for record in (state, _recorded(orca_home) or {}):
+        for pid in (record.get("pid"), record.get("prefect_pid")):
+            if pid:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
-def _recorded_pid(home: Path) -> list[int]:
-    path = home / "sandbox.json"
-    return [json.loads(path.read_text())["pid"]] if path.exists() else []
+def _user_side(endpoint_url: str) -> ClientFactory:
+    """Clients acting in the sandbox's user account, as the user at their console would."""
+    sts = boto3.client("sts", endpoint_url=endpoint_url, region_name="us-east-1")
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{SANDBOX_ACCOUNT_ID}:role/Admin", RoleSessionName="test"
+    )["Credentials"]
+    session = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    return ClientFactory(session, endpoint_url=endpoint_url)
 
 
-def _client(service: str, endpoint_url: str):
-    return boto3.client(service, endpoint_url=endpoint_url, region_name="us-east-1")
+def test_up_provisions_orcas_bucket_and_fifo_queue_in_the_user_account(up: dict) -> None:
+    user = _user_side(up["endpoint_url"])
+    sqs = user.client("sqs")
 
-
-def test_up_provisions_orcas_bucket_and_fifo_queue(sandbox: dict) -> None:
-    s3 = _client("s3", sandbox["endpoint_url"])
-    sqs = _client("sqs", sandbox["endpoint_url"])
-
-    buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    buckets = [b["Name"] for b in user.client("s3").list_buckets()["Buckets"]]
     url = sqs.get_queue_url(QueueName="orca-runs.fifo")["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
 
-    assert sandbox["endpoint_url"].startswith("http://127.0.0.1:")
+    assert up["endpoint_url"].startswith("http://127.0.0.1:")
+    assert up["account_id"] == SANDBOX_ACCOUNT_ID
+    assert up["role_arn"] == f"arn:aws:iam::{SANDBOX_ACCOUNT_ID}:role/OrcaAccess"
     assert "orca-sandbox" in buckets
-    assert url.endswith(".fifo")
+    assert url.endswith(f"/{SANDBOX_ACCOUNT_ID}/orca-runs.fifo")
     assert attributes["FifoQueue"] == "true"
     assert attributes["ContentBasedDeduplication"] == "false"
+    assert "deadLetterTargetArn" in attributes["RedrivePolicy"]
 
 
-def test_wrappers_go_over_http_to_the_recorded_server(sandbox: dict) -> None:
-    factory = sandbox_clients(get_settings())
-    bucket = PrefixedBucket(factory.client("s3"), sandbox["bucket"], user_prefix(1))
-    queue = FifoQueue.from_name(factory.client("sqs"), sandbox["queue"])
+def test_wrappers_go_over_http_to_the_recorded_server(up: dict) -> None:
+    user = _user_side(up["endpoint_url"])
+    bucket = PrefixedBucket(user.client("s3"), up["bucket"], "orca/1/")
+    queue = FifoQueue.from_name(user.client("sqs"), up["queue"])
 
     bucket.put("hello.txt", b"over http")
     queue.send("m", group_id="g", dedup_id="d1")
     with urllib.request.urlopen(bucket.presigned_get_url("hello.txt")) as response:
         downloaded = response.read()
-    other_client = _client("sqs", sandbox["endpoint_url"])
-    seen = other_client.receive_message(QueueUrl=queue.url, WaitTimeSeconds=1)["Messages"]
+    seen = _user_side(up["endpoint_url"]).client("sqs").receive_message(
+        QueueUrl=queue.url, WaitTimeSeconds=1
+    )["Messages"]
 
-    assert factory.endpoint_url == sandbox["endpoint_url"]
+    assert sandbox_clients(get_settings()).endpoint_url == up["endpoint_url"]
     assert downloaded == b"over http"
     assert [m["Body"] for m in seen] == ["m"]
 
     assert orca("local", "down").returncode == 0
-    no_retry = ClientFactory(session=factory.session, endpoint_url=factory.endpoint_url, max_attempts=1)
-    unreachable = PrefixedBucket(no_retry.client("s3", connect_timeout=1), sandbox["bucket"])
+    no_retry = ClientFactory(user.session, endpoint_url=up["endpoint_url"], max_attempts=1)
+    unreachable = PrefixedBucket(no_retry.client("s3", connect_timeout=1), up["bucket"])
     with pytest.raises(EndpointConnectionError):
         unreachable.get("orca/1/hello.txt")
 
 
-def test_up_when_already_up_says_so_and_keeps_the_same_server(sandbox: dict, orca_home: Path) -> None:
+def test_up_when_already_up_says_so_and_keeps_the_same_server(up: dict, orca_home: Path) -> None:
     result = orca("local", "up")
 
     assert result.returncode == 0
     assert "already running" in result.stdout
-    assert _recorded_pid(orca_home) == [sandbox["pid"]]
+    assert _recorded(orca_home)["pid"] == up["pid"]
 
 
-def test_a_stale_record_is_detected_and_replaced(sandbox: dict, orca_home: Path) -> None:
-    os.killpg(sandbox["pid"], signal.SIGKILL)
+def test_a_stale_record_is_detected_and_replaced(up: dict, orca_home: Path) -> None:
+    os.killpg(up["pid"], signal.SIGKILL)
     time.sleep(0.2)
 
     status = orca("local", "status")
-    up = orca("local", "up")
+    again = orca("local", "up")
 
     assert status.returncode == 0
     assert "not running" in status.stdout and "gone" in status.stdout
-    assert up.returncode == 0 and "is up" in up.stdout
-    [new_pid] = _recorded_pid(orca_home)
-    assert new_pid != sandbox["pid"] and _alive(new_pid)
+    assert again.returncode == 0 and "is up" in again.stdout
+    new_pid = _recorded(orca_home)["pid"]
+    assert new_pid != up["pid"] and _alive(new_pid)
 
 
-def test_a_fresh_emulator_is_detected_and_reprovisioned(sandbox: dict) -> None:
-    reset = urllib.request.Request(f"{sandbox['endpoint_url']}/moto-api/reset", method="POST")
+def test_a_fresh_emulator_is_detected_and_reprovisioned(up: dict) -> None:
+    reset = urllib.request.Request(f"{up['endpoint_url']}/moto-api/reset", method="POST")
     urllib.request.urlopen(reset).close()  # the emulator forgets everything, like a restart
-    s3 = _client("s3", sandbox["endpoint_url"])
-    assert s3.list_buckets()["Buckets"] == []
+    user = _user_side(up["endpoint_url"])
+    assert user.client("s3").list_buckets()["Buckets"] == []
 
     status = orca("local", "status", "--json")
 
     report = json.loads(status.stdout)
     assert report["running"] is True
-    assert report["provisioned"] == ["s3://orca-sandbox", "sqs://orca-runs.fifo"]
-    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["orca-sandbox"]
+    assert "s3://orca-sandbox" in report["provisioned"]
+    assert [b["Name"] for b in user.client("s3").list_buckets()["Buckets"]] == ["orca-sandbox"]
 
 
-def test_down_stops_the_process_and_a_second_down_says_so(sandbox: dict, orca_home: Path) -> None:
+def test_down_stops_the_process_and_a_second_down_says_so(up: dict, orca_home: Path) -> None:
     first = orca("local", "down")
     second = orca("local", "down")
 
     assert first.returncode == 0 and "Stopped" in first.stdout
-    assert not _alive(sandbox["pid"])
-    assert not (orca_home / "sandbox.json").exists()
+    assert not _alive(up["pid"])
+    assert _recorded(orca_home) is None
     assert second.returncode == 0 and "not running" in second.stdout
     assert "not running" in orca("local", "status").stdout
+
+
+def test_up_starts_a_prefect_server_when_none_is_configured(orca_home: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect-profile"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    try:
+        result = orca("local", "up", env=env)
+        state = _recorded(orca_home)
+        assert result.returncode == 0, result.stderr
+        assert state["prefect_api_url"].startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{state['prefect_api_url']}/health") as health:
+            assert health.status == 200
+        assert "prefect" in result.stdout
+    finally:
+        down = orca("local", "down", env=env)
+    assert down.returncode == 0
+    assert not _alive(state["prefect_pid"]) and not _alive(state["pid"])
 
 
 def test_commands_needing_the_sandbox_say_how_to_start_it() -> None:

@@ -1,0 +1,169 @@
+"""`orca link kit | create | check | list | remove`: linking AWS accounts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from orca_flows.cli.common import (
+    JsonOption,
+    UserOption,
+    console,
+    exits_on_error,
+    print_json,
+    user_session,
+)
+from orca_flows.services import links
+from orca_flows.services.link_check import check_link
+
+app = typer.Typer(help="Link AWS accounts (a role with an ExternalId).", no_args_is_help=True)
+
+_MARK = {"passed": "[green]pass[/]", "failed": "[red]FAIL[/]", "unverified": "[yellow]n/a[/]", "skipped": "[dim]skip[/]"}
+
+
+@app.command("kit")
+@exits_on_error
+def kit(
+    account: Annotated[
+        str | None, typer.Option("--account", help="Your AWS account id (12 digits).")
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Your AWS region.")] = None,
+    template_out: Annotated[
+        Path | None, typer.Option("--template-out", help="Also write the template to this file.")
+    ] = None,
+    user: UserOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Print the CloudFormation template, quick-create link and ExternalId for a new link."""
+    from orca_flows.settings import get_settings
+
+    settings = get_settings()
+    if user or settings.user:
+        with user_session(user) as (_, owner, settings):
+            result = links.generate_kit(
+                settings, owner=owner, region=region or settings.region, user_account_id=account
+            )
+    else:
+        result = links.generate_kit(
+            settings, owner=None, region=region or settings.region, user_account_id=account
+        )
+    kit = result.kit
+    if template_out is not None:
+        template_out.write_text(kit.template_json)
+    if json_output:
+        print_json(
+            {
+                "external_id": kit.external_id,
+                "orca_account_id": kit.orca_account_id,
+                "region": kit.region,
+                "stack_name": kit.stack_name,
+                "role_arn": result.role_arn,
+                "quick_create_url": kit.quick_create_url,
+                "cli_commands": list(kit.cli_commands),
+                "create_command": result.create_command,
+                "template": kit.template,
+            }
+        )
+        return
+    console.print(f"[bold]ExternalId[/] {kit.external_id}", soft_wrap=True)
+    if result.external_id_saved:
+        console.print("  (Orca remembers it for your next `orca link create`.)")
+    console.print(f"\n[bold]1. Create the stack[/] in {kit.region}, trusting Orca's account "
+                  f"{kit.orca_account_id}. In the console:")
+    console.print(kit.quick_create_url, soft_wrap=True, highlight=False)
+    console.print("   or with the AWS CLI (template: --template-out FILE or --json):")
+    for command in kit.cli_commands:
+        console.print(f"   {command}", soft_wrap=True, highlight=False)
+    console.print("\n[bold]2. Link it[/]:")
+    console.print(f"   {result.create_command}", soft_wrap=True, highlight=False)
+
+
+@app.command("create")
+@exits_on_error
+def create(
+    name: Annotated[str, typer.Argument(help="A name for the link, e.g. prod.")],
+    role_arn: Annotated[
+        str | None, typer.Option("--role-arn", help="The RoleArn output of the kit's stack.")
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", help="The account's region.")] = None,
+    external_id: Annotated[
+        str | None,
+        typer.Option("--external-id", help="The ExternalId (default: the one from `link kit`)."),
+    ] = None,
+    bucket: Annotated[
+        str | None, typer.Option("--bucket", help="The stack's bucket (default orca-ACCOUNT-REGION).")
+    ] = None,
+    local: Annotated[bool, typer.Option("--local", help="Link the local sandbox.")] = False,
+    user: UserOption = None,
+) -> None:
+    """Save a link: the role Orca assumes, or the local sandbox with --local."""
+    if local == (role_arn is not None):
+        raise typer.BadParameter("give either --role-arn ARN or --local", param_hint="--role-arn")
+    with user_session(user) as (session, owner, settings):
+        if local:
+            link = links.create_local_link(session, settings, owner, name)
+        else:
+            link = links.create_link(
+                session, settings, owner, name,
+                role_arn=role_arn or "", region=region, external_id=external_id, bucket=bucket,
+            )
+        console.print(
+            f"Linked {link.name!r}: {link.role_arn} ({link.region}); bucket {link.bucket}. "
+            f"Verify it with `orca link check {link.name}`."
+        )
+
+
+@app.command("check")
+@exits_on_error
+def check(
+    name: Annotated[str, typer.Argument(help="The link to verify.")],
+    user: UserOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Verify a link step by step; exit code 1 if a step fails."""
+    with user_session(user) as (session, owner, _):
+        result = check_link(session, owner, name)
+    if json_output:
+        print_json({"link": result.link, "passed": result.passed, "steps": [s.__dict__ for s in result.steps]})
+    else:
+        for step in result.steps:
+            console.print(f"{_MARK[step.status]}  {step.name}: {step.detail}", soft_wrap=True, highlight=False)
+            if step.fix:
+                console.print(f"      fix: {step.fix}", soft_wrap=True, highlight=False)
+        console.print("Link check passed." if result.passed else "Link check FAILED.")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+@exits_on_error
+def list_(user: UserOption = None, json_output: JsonOption = False) -> None:
+    """List your links with their last check."""
+    with user_session(user) as (session, owner, _):
+        rows = [links.describe(link) for link in links.list_links(session, owner)]
+    if json_output:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("No links yet: `orca link kit`, or `orca link create NAME --local`.")
+        return
+    table = Table("name", "account", "region", "bucket", "last check")
+    for row in rows:
+        checked = f"{row['last_check_status']} at {row['last_check_at']}" if row["last_check_at"] else "never"
+        table.add_row(str(row["name"]), str(row["account_id"]), str(row["region"]), str(row["bucket"]), checked)
+    console.print(table)
+
+
+@app.command("remove")
+@exits_on_error
+def remove(name: Annotated[str, typer.Argument(help="The link to remove.")], user: UserOption = None) -> None:
+    """Remove a link (refused while a pipeline uses it); your AWS resources stay."""
+    with user_session(user) as (session, owner, _):
+        links.remove_link(session, owner, name)
+    console.print(
+        f"Removed link {name!r}. The role, bucket and queue in your account stay: delete the "
+        "CloudFormation stack to remove them."
+    )

@@ -1,0 +1,77 @@
+"""Reaching into a linked account: its credentials block as one refreshing client factory."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from orca_blocks import OrcaLinkedCloudCredentials
+from orca_flows.aws.clients import ClientFactory
+from orca_flows.aws.s3 import PrefixedBucket, user_prefix
+from orca_flows.aws.sqs import FifoQueue
+from orca_flows.db.models import CloudLink
+
+__all__ = ["LinkAccess", "credentials_block_name", "queue_block_name"]
+
+
+def credentials_block_name() -> str:
+    """A new name for the Prefect block document holding a link's credentials.
+
+    Random rather than the row id: several Orca databases (staging, production, tests) may
+    share one Prefect server, and their ids collide.
+    """
+    return f"orca-link-{uuid.uuid4().hex[:16]}"
+
+
+def queue_block_name(credentials_block: str) -> str:
+    """Name of the queue block document saved beside ``credentials_block``."""
+    return credentials_block.replace("orca-link-", "orca-queue-", 1)
+
+
+@dataclass(frozen=True)
+class LinkAccess:
+    """Clients for one linked account, sharing one assumed-role session that refreshes itself.
+
+    Attributes:
+        link_id: The CloudLink's id.
+        bucket: The link's Orca bucket.
+        queue_url: The link's FIFO run queue.
+        credentials: The link's credentials block (ExternalId stays inside it).
+        factory: Builds clients on the block's refreshing session.
+    """
+
+    link_id: int
+    bucket: str
+    queue_url: str
+    credentials: OrcaLinkedCloudCredentials
+    factory: ClientFactory
+
+    @classmethod
+    def for_link(cls, link: CloudLink, credentials: OrcaLinkedCloudCredentials) -> LinkAccess:
+        """Access to ``link`` through its (loaded) credentials block."""
+        factory = ClientFactory(
+            credentials.get_boto3_session(), credentials.region_name, credentials.endpoint_url
+        )
+        return cls(link.id, link.bucket or "", link.queue_url or "", credentials, factory)
+
+    @classmethod
+    def load(cls, link: CloudLink) -> LinkAccess:
+        """Load the link's credentials block from Prefect and build access from it."""
+        from orca_flows.services.prefect_blocks import load_block
+
+        return cls.for_link(
+            link, load_block(OrcaLinkedCloudCredentials, link.block_document_name)
+        )
+
+    def client(self, service: str, **config: Any) -> Any:
+        """A client in the linked account (standard retries, the link's endpoint)."""
+        return self.factory.client(service, **config)
+
+    def user_bucket(self, user_id: int) -> PrefixedBucket:
+        """The link's bucket, confined to ``orca/<user id>/``."""
+        return PrefixedBucket(self.client("s3"), self.bucket, user_prefix(user_id))
+
+    def queue(self) -> FifoQueue:
+        """The link's FIFO run queue."""
+        return FifoQueue(self.client("sqs"), self.queue_url)
