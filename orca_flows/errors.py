@@ -13,6 +13,7 @@ __all__ = [
     "AwsError",
     "InUseError",
     "PrefectUnavailableError",
+    "InvalidStateError",
 ]
 
 
@@ -87,3 +88,7 @@ class InUseError(OrcaError):
 
 class PrefectUnavailableError(OrcaError):
     """The Prefect API (server or Cloud) cannot be reached."""
+
+
+class InvalidStateError(OrcaError):
+    """The thing is not in a state that allows this (e.g. stopping a finished run)."""

@@ -43,6 +43,9 @@ class OrcaSettings(BaseSettings):
         description="HTTPS S3 URL where the operator published the link template "
         "(`orca link kit --template`), used by the quick-create link.",
     )
+    max_script_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="Largest pipeline script accepted."
+    )
     aws_max_attempts: int = Field(
         default=5, ge=1, le=20, description="botocore standard-mode retry attempts per call."
     )

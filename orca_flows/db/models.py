@@ -165,6 +165,7 @@ class Run(Base):
     s3_prefix: Mapped[str | None] = mapped_column(String(1024))
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
     error_summary: Mapped[str | None] = mapped_column(Text)
+    stop_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     pipeline: Mapped[Pipeline] = relationship()
     script_version: Mapped[ScriptVersion] = relationship()

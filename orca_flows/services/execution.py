@@ -1,0 +1,76 @@
+"""From a run's rows to a runner and a RunSpec: where and what the bootstrap executes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from orca_flows.db.models import Pipeline, Run, ScriptVersion
+from orca_flows.runners import LocalRunner, Runner, RunSpec, SsmRunner
+from orca_flows.services.link_access import LinkAccess
+from orca_flows.settings import OrcaSettings
+
+__all__ = ["log_uri", "output_uri", "runner_for", "spec_for"]
+
+
+def output_uri(run: Run, bucket: str) -> str:
+    """The run's S3 prefix: log, outputs/ and exit-code live under it."""
+    return f"s3://{bucket}/{run.s3_prefix}"
+
+
+def log_uri(run: Run, bucket: str) -> str:
+    """The run's log in S3 (live while it runs)."""
+    return output_uri(run, bucket) + "log"
+
+
+def spec_for(run: Run, pipeline: Pipeline, version: ScriptVersion, bucket: str) -> RunSpec:
+    """What the bootstrap is to run for ``run``."""
+    return RunSpec(
+        run_id=run.id,
+        pipeline=pipeline.name,
+        script_uri=f"s3://{bucket}/{version.s3_key}",
+        script_sha256=version.sha256,
+        script_name=version.s3_key.rsplit("/", 1)[1],
+        output_uri=output_uri(run, bucket),
+        timeout_seconds=pipeline.timeout_seconds,
+        environment={k: str(v) for k, v in (pipeline.environment or {}).items()},
+    )
+
+
+def _local_env(access: LinkAccess, settings: OrcaSettings) -> dict[str, str]:
+    """The bootstrap's environment on this machine: the aws CLI pointed at the link.
+
+    On EC2 the instance profile supplies credentials; here the link's assumed-role keys
+    do (they expire with the role session, so a local run is bounded by it: one hour).
+    """
+    credentials = access.factory.session.get_credentials().get_frozen_credentials()
+    env = {
+        # The venv's bin first: the aws CLI installed with Orca, and python3.
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "AWS_ACCESS_KEY_ID": credentials.access_key,
+        "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
+        "AWS_DEFAULT_REGION": access.credentials.region_name,
+        "HOME": str(settings.home),
+        "LANG": "C.UTF-8",
+    }
+    if credentials.token:
+        env["AWS_SESSION_TOKEN"] = credentials.token
+    if access.factory.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = access.factory.endpoint_url
+    return env
+
+
+def runner_for(pipeline: Pipeline, access: LinkAccess, settings: OrcaSettings) -> Runner:
+    """The runner of ``pipeline``: SSM on the user's instances, or this machine."""
+    s3 = access.client("s3")
+    if pipeline.runner == "local":
+        return LocalRunner(
+            _local_env(access, settings), state_dir=settings.home / "runs", s3_client=s3
+        )
+    return SsmRunner(
+        access.client("ssm"),
+        targets=(pipeline.target or "").split(","),
+        output_bucket=access.bucket,
+        output_key_prefix=f"orca/{pipeline.owner_id}/{pipeline.name}/ssm",
+        s3_client=s3,
+    )
