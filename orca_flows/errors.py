@@ -14,6 +14,7 @@ __all__ = [
     "InUseError",
     "PrefectUnavailableError",
     "InvalidStateError",
+    "NoInstanceAvailableError",
 ]
 
 
@@ -92,3 +93,19 @@ class PrefectUnavailableError(OrcaError):
 
 class InvalidStateError(OrcaError):
     """The thing is not in a state that allows this (e.g. stopping a finished run)."""
+
+
+class NoInstanceAvailableError(OrcaError):
+    """None of a runner's target instances is online in SSM, so nothing was sent.
+
+    Attributes:
+        targets: The runner's targets (instance ids or one ``tag:KEY=VALUE``).
+    """
+
+    def __init__(self, targets: list[str]) -> None:
+        super().__init__(
+            f"No SSM-managed instance among {', '.join(targets)} is online: start one, check "
+            "that its SSM agent runs and its instance profile allows SSM, or change the "
+            "runner's targets."
+        )
+        self.targets = targets

@@ -46,6 +46,20 @@ class OrcaSettings(BaseSettings):
     max_script_bytes: int = Field(
         default=10 * 1024 * 1024, gt=0, description="Largest pipeline script accepted."
     )
+    worker_visibility_seconds: int = Field(
+        default=120, ge=1, le=43200,
+        description="How long a received run message stays hidden; the heartbeat renews it.",
+    )
+    worker_lease_seconds: int = Field(
+        default=90, ge=1,
+        description="A worker's claim on a running run; another worker takes over after it lapses.",
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=30, gt=0, description="How often a worker renews message visibility and lease."
+    )
+    worker_poll_seconds: int = Field(
+        default=5, ge=0, le=20, description="Long-poll wait of each receive."
+    )
     aws_max_attempts: int = Field(
         default=5, ge=1, le=20, description="botocore standard-mode retry attempts per call."
     )

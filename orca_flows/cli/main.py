@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orca_flows.cli import db, link, local, user
+from orca_flows.cli import db, link, local, pipeline, run, user
+from orca_flows.cli.worker import worker
 from orca_flows.cli.common import console, exits_on_error
 from orca_flows.services.demo import run_demo
 from orca_flows.settings import get_settings
@@ -21,7 +22,10 @@ app = typer.Typer(
 app.add_typer(local.app, name="local")
 app.add_typer(user.app, name="user")
 app.add_typer(link.app, name="link")
+app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(run.app, name="run")
 app.add_typer(db.app, name="db")
+app.command("worker")(worker)
 
 
 @app.command("demo")

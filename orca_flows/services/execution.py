@@ -34,6 +34,7 @@ def spec_for(run: Run, pipeline: Pipeline, version: ScriptVersion, bucket: str) 
         output_uri=output_uri(run, bucket),
         timeout_seconds=pipeline.timeout_seconds,
         environment={k: str(v) for k, v in (pipeline.environment or {}).items()},
+        attempt=max(run.attempt, 1),
     )
 
 

@@ -1,0 +1,99 @@
+"""Rendering the bootstrap (one bash script, the same on EC2 and locally) and its kill command."""
+
+from __future__ import annotations
+
+import shlex
+from functools import cache
+from importlib.resources import files
+from string import Template
+
+from orca_flows.errors import InvalidInputError
+from orca_flows.runners.spec import RUN_ID_PATTERN, RunSpec
+
+__all__ = ["render_bootstrap", "render_kill"]
+
+# Seconds the kill command waits after SIGTERM before it sends SIGKILL.
+_KILL_GRACE_SECONDS = 5
+
+
+class _BashTemplate(Template):
+    # "@@{name}" cannot be confused with bash's own "$name" and "${name}".
+    delimiter = "@@"
+
+
+@cache
+def _template() -> _BashTemplate:
+    text = files("orca_flows.runners").joinpath("bootstrap.sh.tmpl").read_text(encoding="utf-8")
+    return _BashTemplate(text)
+
+
+def render_bootstrap(spec: RunSpec) -> str:
+    """The bash script that runs ``spec`` once and reports to its S3 output prefix.
+
+    Every value is shell-quoted, so a pipeline name or an environment value is passed
+    through literally, whatever quotes, ``$(...)`` or backticks it holds.
+
+    Args:
+        spec: The run to execute (already validated by ``RunSpec``).
+
+    Returns:
+        The script text; it contains no endpoint and no credentials.
+    """
+    exports = "\n".join(
+        f"    export {name}={shlex.quote(value)}" for name, value in spec.environment.items()
+    )
+    interval = f"{spec.log_interval_seconds:g}"
+    return _template().substitute(
+        run_id=shlex.quote(spec.run_id),
+        pipeline=shlex.quote(spec.pipeline),
+        script_uri=shlex.quote(spec.script_uri),
+        script_sha256=shlex.quote(spec.script_sha256),
+        script_name=shlex.quote(spec.script_name),
+        output_uri=shlex.quote(spec.output_uri),
+        timeout_seconds=shlex.quote(str(int(spec.timeout_seconds))),
+        log_interval=shlex.quote(interval),
+        interpreter=shlex.join(spec.interpreter),
+        exports=exports,
+    )
+
+
+def render_kill(run_id: str) -> str:
+    """A bash script that kills run ``run_id``'s script and everything it spawned.
+
+    It marks the run as stopped on the host (so a bootstrap that has not started the
+    script yet never does), then sends SIGTERM to the script's process group, waits up
+    to 5 seconds and sends SIGKILL to what is left. It refuses to signal a group whose
+    leader is not this run's (a recycled process id).
+
+    Args:
+        run_id: The run to stop.
+    """
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise InvalidInputError("run_id", f"run id {run_id!r} must be a uuid.")
+    quoted = shlex.quote(run_id)
+    ticks = _KILL_GRACE_SECONDS * 10
+    return f"""#!/bin/bash
+set -u
+run_id={quoted}
+run_dir="${{TMPDIR:-/tmp}}/orca/$run_id"
+mkdir -p -- "$run_dir" && : >"$run_dir/cancelled"
+pgid=$(cat -- "$run_dir/pgid" 2>/dev/null || true)
+case "$pgid" in
+    '' | *[!0-9]*)
+        echo "orca: run $run_id has no running script on this host"
+        exit 0 ;;
+esac
+if [ -r "/proc/$pgid/environ" ] \\
+    && ! tr '\\0' '\\n' <"/proc/$pgid/environ" | grep -qxF "ORCA_RUN_ID=$run_id"; then
+    echo "orca: process group $pgid is not run $run_id's any more; nothing killed"
+    exit 0
+fi
+kill -TERM -- "-$pgid" 2>/dev/null || exit 0
+for _ in $(seq {ticks}); do
+    kill -0 -- "-$pgid" 2>/dev/null || exit 0
+    sleep 0.1
+done
+kill -KILL -- "-$pgid" 2>/dev/null
+echo "orca: run $run_id's processes did not stop within {_KILL_GRACE_SECONDS}s and were killed"
+exit 0
+"""

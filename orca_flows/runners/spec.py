@@ -1,0 +1,191 @@
+"""What a runner is asked to run (RunSpec), what it started (Execution) and how that went."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from orca_flows.errors import InvalidInputError
+
+__all__ = [
+    "EXIT_CODE_KEY",
+    "RUN_ID_PATTERN",
+    "LOG_KEY",
+    "OUTPUTS_PREFIX",
+    "Execution",
+    "ExecutionState",
+    "ExecutionStatus",
+    "RunSpec",
+    "parse_marker",
+    "read_marker",
+    "split_s3_uri",
+]
+
+# The run's S3 layout under RunSpec.output_uri (the bootstrap writes exactly these).
+LOG_KEY = "log"
+OUTPUTS_PREFIX = "outputs/"
+EXIT_CODE_KEY = "exit-code"
+
+ExecutionState = Literal["pending", "running", "succeeded", "failed", "timed_out", "cancelled"]
+_FINAL_STATES = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9-]{1,64}")
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_RESERVED_ENV = frozenset({"ORCA_RUN_ID", "ORCA_PIPELINE", "ORCA_OUTPUT_DIR"})
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_INTERPRETERS = {".py": ("python3", "-u"), ".sh": ("bash",)}
+# What the bootstrap's "error" codes mean, in words a user can act on.
+_MARKER_ERRORS = {
+    "script-download-failed": "the script could not be downloaded from S3; see the log",
+    "sha256-mismatch": "the script in S3 does not match its recorded sha256, so it was not run",
+    "interpreter-missing": "the host lacks the script's interpreter; see the log",
+    "outputs-upload-failed": "the files in ORCA_OUTPUT_DIR could not be uploaded; see the log",
+    "stopped-before-start": "the run was stopped before its script started",
+}
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/key`` → ``("bucket", "some/key")``."""
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise InvalidInputError("uri", f"{uri!r} is not an s3://bucket/key URI.")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+def _interpreter_for(script_name: str) -> tuple[str, ...]:
+    suffix = script_name[script_name.rfind(".") :] if "." in script_name else ""
+    if "/" in script_name or suffix not in _INTERPRETERS:
+        raise InvalidInputError(
+            "script_name", f"{script_name!r} must be a file name ending in .py or .sh."
+        )
+    return _INTERPRETERS[suffix]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything the bootstrap needs to run one script once; checked on construction.
+
+    Attributes:
+        run_id: The run's id (a uuid4 string); also the SSM command's Comment.
+        pipeline: The pipeline's name, passed to the script as ORCA_PIPELINE.
+        script_uri: ``s3://`` URI of the script version to run.
+        script_sha256: Hex sha256 the downloaded script must have.
+        script_name: File name of the script; ``.py`` runs with python3, ``.sh`` with bash.
+        output_uri: ``s3://`` prefix (ending with ``/``) receiving log, outputs and marker.
+        timeout_seconds: Longest the script may run before it is killed.
+        environment: Extra, non-secret environment variables for the script.
+        log_interval_seconds: How often the live log is uploaded while the script runs.
+        attempt: Which attempt of the run this is (retries re-run the same run).
+    """
+
+    run_id: str
+    pipeline: str
+    script_uri: str
+    script_sha256: str
+    script_name: str
+    output_uri: str
+    timeout_seconds: int
+    environment: dict[str, str] = field(default_factory=dict)
+    log_interval_seconds: float = 2.0
+    attempt: int = 1
+
+    @property
+    def execution_key(self) -> str:
+        """What identifies this attempt's execution (SSM Comment, local state file).
+
+        The run id for the first attempt; a retry gets ``<run id>-a<attempt>`` so that
+        resuming never mistakes the failed attempt's command for the new one.
+        """
+        return self.run_id if self.attempt == 1 else f"{self.run_id}-a{self.attempt}"
+
+    def __post_init__(self) -> None:
+        if not RUN_ID_PATTERN.fullmatch(self.run_id):
+            raise InvalidInputError("run_id", f"run id {self.run_id!r} must be a uuid.")
+        split_s3_uri(self.script_uri)
+        if not self.output_uri.endswith("/"):
+            raise InvalidInputError("output_uri", f"{self.output_uri!r} must end with '/'.")
+        split_s3_uri(self.output_uri)
+        if not _SHA256.fullmatch(self.script_sha256):
+            raise InvalidInputError(
+                "script_sha256", f"{self.script_sha256!r} is not a lowercase hex sha256."
+            )
+        _interpreter_for(self.script_name)
+        if self.timeout_seconds < 1 or self.log_interval_seconds <= 0:
+            raise InvalidInputError(
+                "timeout_seconds", "the timeout and the log interval must be positive."
+            )
+        for name, value in self.environment.items():
+            if not _ENV_NAME.fullmatch(name) or name in _RESERVED_ENV:
+                raise InvalidInputError(
+                    "environment",
+                    f"{name!r} cannot be an environment variable name: use A-Z, 0-9 and _, "
+                    "not starting with a digit, and not ORCA_RUN_ID, ORCA_PIPELINE or "
+                    "ORCA_OUTPUT_DIR (Orca sets those).",
+                )
+            if "\0" in value:
+                raise InvalidInputError("environment", f"the value of {name} has a NUL byte.")
+        if "\0" in self.pipeline:
+            raise InvalidInputError("pipeline", "a pipeline name cannot contain a NUL byte.")
+
+    @property
+    def interpreter(self) -> tuple[str, ...]:
+        """The command that runs the script (python3 unbuffered, so the live log is live)."""
+        return _interpreter_for(self.script_name)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A started bootstrap; the worker stores it at once so a restarted worker can resume.
+
+    Attributes:
+        command_id: SSM command id, or ``local-<pid>-<start time>`` for the local runner.
+        instance_id: The EC2 instance running it (``None`` for the local runner).
+    """
+
+    command_id: str
+    instance_id: str | None
+
+
+@dataclass(frozen=True)
+class ExecutionStatus:
+    """Where an execution stands.
+
+    Attributes:
+        state: ``pending`` and ``running`` are transient; the others are final.
+        exit_code: The script's exit code once known (124 after a timeout).
+        detail: Why, in words, when the state alone does not say it.
+    """
+
+    state: ExecutionState
+    exit_code: int | None = None
+    detail: str = ""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the execution has reached a final state."""
+        return self.state in _FINAL_STATES
+
+
+def parse_marker(body: bytes) -> ExecutionStatus:
+    """The final status recorded in an ``exit-code`` marker written by the bootstrap."""
+    marker: dict[str, Any] = json.loads(body)
+    exit_code = int(marker["exit_code"])
+    detail = _MARKER_ERRORS.get(marker.get("error") or "", "")
+    if marker.get("cancelled"):
+        return ExecutionStatus("cancelled", exit_code, detail or "the run was stopped")
+    if marker.get("timed_out"):
+        return ExecutionStatus("timed_out", exit_code, "the script ran past its timeout")
+    if exit_code == 0:
+        return ExecutionStatus("succeeded", 0, detail)
+    return ExecutionStatus("failed", exit_code, detail or f"the script exited with {exit_code}")
+
+
+def read_marker(s3_client: Any, spec: RunSpec) -> ExecutionStatus | None:
+    """The run's final status from its S3 ``exit-code`` marker, or ``None`` while absent."""
+    bucket, prefix = split_s3_uri(spec.output_uri)
+    try:
+        response = s3_client.get_object(Bucket=bucket, Key=prefix + EXIT_CODE_KEY)
+    except s3_client.exceptions.NoSuchKey:
+        return None
+    return parse_marker(response["Body"].read())

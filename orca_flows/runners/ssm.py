@@ -1,0 +1,264 @@
+"""The SSM runner: the bootstrap sent to one EC2 instance with SSM Run Command."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from orca_flows.errors import InvalidInputError, NoInstanceAvailableError
+from orca_flows.runners.base import Backoff, wait_for_execution
+from orca_flows.runners.bootstrap import render_bootstrap, render_kill
+from orca_flows.runners.spec import (
+    Execution,
+    ExecutionState,
+    ExecutionStatus,
+    RunSpec,
+    read_marker,
+)
+
+__all__ = ["NoInstanceAvailableError", "SsmRunner"]
+
+logger = logging.getLogger(__name__)
+
+DOCUMENT = "AWS-RunShellScript"
+_MAX_EXECUTION_TIMEOUT = 172_800  # AWS-RunShellScript's executionTimeout maximum (48 h)
+_KILL_EXECUTION_TIMEOUT = 60
+_STATES: dict[str, tuple[ExecutionState, str]] = {
+    "Pending": ("pending", ""),
+    "Delayed": ("pending", "SSM could not reach the instance yet and keeps trying"),
+    "InProgress": ("running", ""),
+    "Success": ("succeeded", ""),
+    "Failed": ("failed", ""),
+    "TimedOut": ("timed_out", ""),
+    "Cancelling": ("cancelled", ""),
+    "Cancelled": ("cancelled", ""),
+}
+
+
+def _lines(script: str) -> list[str]:
+    # SSM joins "commands" with newlines; splitting on "\n" only (not splitlines) keeps
+    # every other character of a quoted value intact.
+    return script.rstrip("\n").split("\n")
+
+
+class SsmRunner:
+    """Sends the bootstrap to exactly one instance and watches it through SSM and S3.
+
+    A run must execute once, and SSM runs a command on every instance it targets, so a
+    tag selector (or several instance ids) is resolved first: among the matching
+    instances that SSM reports online, one is chosen by hashing the run id (stable for a
+    run, spread across runs) and the command goes to that instance id alone.
+
+    Args:
+        ssm_client: SSM client of the linked account.
+        targets: Instance ids, or one ``tag:KEY=VALUE``.
+        output_bucket: Bucket for SSM's own copy of the bootstrap's stdout/stderr.
+        output_key_prefix: Key prefix for that copy (SSM appends command and instance id).
+        s3_client: S3 client reading the run's exit-code marker (the full truth; SSM's
+            GetCommandInvocation truncates output at 24,000 characters).
+        delivery_timeout_seconds: How long SSM keeps trying to reach the instance.
+        grace_seconds: Added to the script's timeout for SSM's executionTimeout, so the
+            bootstrap can upload the log, the outputs and the marker after a timeout.
+        find_lookback: How far back ``find`` looks for a run's command.
+        backoff: Delays between polls in ``wait``.
+        now: Injected clock (tests).
+    """
+
+    def __init__(
+        self,
+        ssm_client: Any,
+        *,
+        targets: list[str],
+        output_bucket: str,
+        output_key_prefix: str,
+        s3_client: Any = None,
+        delivery_timeout_seconds: int = 600,
+        grace_seconds: int = 600,
+        find_lookback: timedelta = timedelta(days=3),
+        backoff: Backoff = Backoff(first=1.0, cap=15.0),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        tags = [target for target in targets if target.startswith("tag:")]
+        if not targets or (tags and (len(targets) > 1 or "=" not in tags[0])):
+            raise InvalidInputError(
+                "targets", f"{targets!r}: give instance ids or exactly one tag:KEY=VALUE."
+            )
+        self.ssm_client = ssm_client
+        self.targets = list(targets)
+        self.output_bucket = output_bucket
+        self.output_key_prefix = output_key_prefix
+        self.s3_client = s3_client
+        self.delivery_timeout_seconds = delivery_timeout_seconds
+        self.grace_seconds = grace_seconds
+        self.find_lookback = find_lookback
+        self.backoff = backoff
+        self._now = now
+
+    def start(self, spec: RunSpec) -> Execution:
+        """Send the bootstrap for ``spec``, unless a command for this run exists already.
+
+        SendCommand has no idempotency token: the run id is the command's Comment, and
+        a command found by it is resumed instead of sending a second one.
+
+        Raises:
+            NoInstanceAvailableError: No target instance is online.
+        """
+        if existing := self.find(spec.execution_key):
+            logger.info("run %s resumes SSM command %s", spec.run_id, existing.command_id)
+            return existing
+        instance_id = self._choose_instance(spec.run_id)
+        execution_timeout = min(spec.timeout_seconds + self.grace_seconds, _MAX_EXECUTION_TIMEOUT)
+        command = self._send(
+            instance_id,
+            comment=spec.execution_key,
+            commands=_lines(render_bootstrap(spec)),
+            execution_timeout=execution_timeout,
+        )
+        logger.info(
+            "run %s sent as SSM command %s to %s", spec.run_id, command["CommandId"], instance_id
+        )
+        return Execution(command["CommandId"], instance_id)
+
+    def find(self, run_id: str) -> Execution | None:
+        """The command sent for ``run_id`` (its Comment) within ``find_lookback``, if any."""
+        since = (self._now() - self.find_lookback).strftime("%Y-%m-%dT%H:%M:%SZ")
+        paginator = self.ssm_client.get_paginator("list_commands")
+        pages = paginator.paginate(
+            Filters=[
+                {"key": "DocumentName", "value": DOCUMENT},
+                {"key": "InvokedAfter", "value": since},
+            ]
+        )
+        found = [
+            command
+            for page in pages
+            for command in page.get("Commands", [])
+            if command.get("Comment") == run_id
+        ]
+        if not found:
+            return None
+        if len(found) > 1:
+            logger.warning(
+                "run %s has %d SSM commands: %s; following the first",
+                run_id,
+                len(found),
+                [command["CommandId"] for command in found],
+            )
+        first = min(found, key=lambda command: command["RequestedDateTime"])
+        instance_ids = first.get("InstanceIds") or []
+        return Execution(first["CommandId"], instance_ids[0] if len(instance_ids) == 1 else None)
+
+    def status(self, execution: Execution, spec: RunSpec) -> ExecutionStatus:
+        """SSM's view while the command runs; the S3 marker's once it is over.
+
+        ``InvocationDoesNotExist`` (SSM's answer just after SendCommand) means pending.
+        """
+        instance_id = execution.instance_id or self._invoked_instance(execution.command_id)
+        ssm_status = None
+        if instance_id is not None:
+            try:
+                invocation = self.ssm_client.get_command_invocation(
+                    CommandId=execution.command_id, InstanceId=instance_id
+                )
+            except self.ssm_client.exceptions.InvocationDoesNotExist:
+                pass
+            else:
+                ssm_status = self._from_invocation(invocation)
+        # The marker is read only when SSM says "over" (or cannot say): one call per poll.
+        if (ssm_status is None or ssm_status.finished) and self.s3_client is not None:
+            if (final := read_marker(self.s3_client, spec)) is not None:
+                return final
+        return ssm_status or ExecutionStatus("pending")
+
+    def stop(self, execution: Execution, spec: RunSpec) -> None:
+        """Cancel the command and send a second one killing the script's process group.
+
+        SSM's cancel alone stops a command not yet delivered but does not guarantee the
+        script (which runs in its own session) dies; the kill command makes sure.
+        """
+        self.ssm_client.cancel_command(CommandId=execution.command_id)
+        instance_id = execution.instance_id or self._invoked_instance(execution.command_id)
+        if instance_id is None:
+            logger.info(
+                "run %s: SSM command %s reached no instance", spec.run_id, execution.command_id
+            )
+            return
+        kill = self._send(
+            instance_id,
+            comment=f"orca stop {spec.run_id}",
+            commands=_lines(render_kill(spec.run_id)),
+            execution_timeout=_KILL_EXECUTION_TIMEOUT,
+        )
+        logger.info(
+            "run %s: cancelled SSM command %s and sent kill command %s to %s",
+            spec.run_id,
+            execution.command_id,
+            kill["CommandId"],
+            instance_id,
+        )
+
+    def wait(
+        self, execution: Execution, spec: RunSpec, *, timeout: float | None = None
+    ) -> ExecutionStatus:
+        """Poll ``status`` until the execution is finished (see ``wait_for_execution``)."""
+        return wait_for_execution(self, execution, spec, timeout=timeout)
+
+    def _send(
+        self, instance_id: str, *, comment: str, commands: list[str], execution_timeout: int
+    ) -> dict[str, Any]:
+        response = self.ssm_client.send_command(
+            InstanceIds=[instance_id],
+            DocumentName=DOCUMENT,
+            Comment=comment,
+            Parameters={"commands": commands, "executionTimeout": [str(execution_timeout)]},
+            TimeoutSeconds=self.delivery_timeout_seconds,
+            OutputS3BucketName=self.output_bucket,
+            OutputS3KeyPrefix=self.output_key_prefix,
+            # One instance already; these keep it so should a target ever match more.
+            MaxConcurrency="1",
+            MaxErrors="0",
+        )
+        return response["Command"]
+
+    def _choose_instance(self, run_id: str) -> str:
+        if len(self.targets) == 1 and not self.targets[0].startswith("tag:"):
+            return self.targets[0]  # SSM itself waits (Delayed) while that one is offline.
+        if self.targets[0].startswith("tag:"):
+            key, value = self.targets[0].removeprefix("tag:").split("=", 1)
+            selector = {"Key": f"tag:{key}", "Values": [value]}
+        else:
+            selector = {"Key": "InstanceIds", "Values": self.targets}
+        paginator = self.ssm_client.get_paginator("describe_instance_information")
+        pages = paginator.paginate(
+            Filters=[selector, {"Key": "PingStatus", "Values": ["Online"]}]
+        )
+        online = sorted(
+            info["InstanceId"]
+            for page in pages
+            for info in page.get("InstanceInformationList", [])
+            if info.get("PingStatus") == "Online"
+        )
+        if not online:
+            raise NoInstanceAvailableError(self.targets)
+        digest = int(hashlib.sha256(run_id.encode()).hexdigest(), 16)
+        return online[digest % len(online)]
+
+    def _invoked_instance(self, command_id: str) -> str | None:
+        # Commands sent by tag (e.g. by hand) name their instance only in the invocations.
+        response = self.ssm_client.list_command_invocations(CommandId=command_id)
+        invocations = response.get("CommandInvocations", [])
+        return invocations[0]["InstanceId"] if invocations else None
+
+    @staticmethod
+    def _from_invocation(invocation: dict[str, Any]) -> ExecutionStatus:
+        status = invocation["Status"]
+        state, detail = _STATES.get(status, ("failed", f"unexpected SSM status {status}"))
+        code = invocation.get("ResponseCode")
+        exit_code = code if code is not None and code >= 0 else None
+        details = invocation.get("StatusDetails", "")
+        if not detail and details and details != status:
+            detail = f"SSM: {details}"
+        return ExecutionStatus(state, exit_code, detail)

@@ -1,0 +1,199 @@
+"""The worker's database steps: claim behind the ordering fence, lease, finish, sweep.
+
+Every step is one short transaction; every state change is a compare-and-set, so two
+workers racing for a run (or a worker and `orca run stop`) end with exactly one winner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from orca_flows.db.base import utcnow
+from orca_flows.db.engine import session_scope
+from orca_flows.db.models import Run, RunState
+from orca_flows.db.repositories import runs as runs_repo
+from orca_flows.settings import OrcaSettings
+
+__all__ = [
+    "Claim",
+    "claim_run",
+    "finish_run",
+    "record_execution",
+    "record_flow_run",
+    "release_run",
+    "renew_lease",
+    "runs_to_resend",
+    "start_retry",
+    "stop_requested",
+]
+
+Action = Literal["execute", "resume", "defer", "busy", "drop"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What to do with a received message.
+
+    ``execute``: this worker claimed the queued run. ``resume``: it took over a running
+    run whose worker's lease lapsed (watch its execution; never start a second one).
+    ``defer``: an earlier run of the ordering key is unfinished (the fence). ``busy``:
+    another live worker holds the run. ``drop``: the run is finished or gone.
+    ``delay``: seconds to hide the message for (defer, busy).
+    """
+
+    action: Action
+    delay: int = 0
+    detail: str = ""
+
+
+def claim_run(settings: OrcaSettings, run_id: str, worker_id: str) -> Claim:
+    """Try to take ``run_id`` for ``worker_id`` (see ``Claim``)."""
+    now = utcnow()
+    lease_until = now + timedelta(seconds=settings.worker_lease_seconds)
+    with session_scope(settings.effective_database_url) as session:
+        run = session.get(Run, run_id)
+        if run is None or run.state in RunState.FINISHED:
+            return Claim("drop", detail="finished" if run else "no such run")
+        if run.state == RunState.QUEUED:
+            blockers = runs_repo.earlier_unfinished_runs(session, run)
+            if blockers:
+                return Claim(
+                    "defer", delay=2, detail=f"waits for run {blockers[0].id} (seq {blockers[0].sequence})"
+                )
+            claimed = runs_repo.compare_and_set_state(
+                session, run_id, RunState.QUEUED, RunState.RUNNING,
+                attempt=run.attempt + 1, started_at=now,
+                lease_owner=worker_id, lease_expires_at=lease_until,
+            )
+            return Claim("execute") if claimed else Claim("busy", delay=2, detail="claimed by another worker")
+        # Running: a live lease means another worker (or this one) is on it.
+        expires = run.lease_expires_at
+        if expires is not None and expires > now:
+            return Claim("busy", delay=max(1, int((expires - now).total_seconds()) + 1), detail=f"held by {run.lease_owner}")
+        taken = session.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                Run.state == RunState.RUNNING,
+                _same(Run.lease_owner, run.lease_owner),
+                _same(Run.lease_expires_at, expires),
+            )
+            .values(lease_owner=worker_id, lease_expires_at=lease_until)
+        ).rowcount
+        return Claim("resume") if taken == 1 else Claim("busy", delay=2, detail="taken over by another worker")
+
+
+def _same(column, value):  # type: ignore[no-untyped-def]
+    """``column = value`` that also matches NULL (SQL's ``=`` never does)."""
+    return column.is_(None) if value is None else column == value
+
+
+def renew_lease(settings: OrcaSettings, run_id: str, worker_id: str) -> bool:
+    """Extend this worker's lease; False if the run is no longer running under it."""
+    until = utcnow() + timedelta(seconds=settings.worker_lease_seconds)
+    with session_scope(settings.effective_database_url) as session:
+        return session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.state == RunState.RUNNING, Run.lease_owner == worker_id)
+            .values(lease_expires_at=until)
+        ).rowcount == 1
+
+
+def release_run(settings: OrcaSettings, run_id: str, worker_id: str) -> None:
+    """Give the run up at once (shutdown): the next worker to see its message resumes it."""
+    with session_scope(settings.effective_database_url) as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.state == RunState.RUNNING, Run.lease_owner == worker_id)
+            .values(lease_expires_at=utcnow())
+        )
+
+
+def record_execution(
+    settings: OrcaSettings, run_id: str, *, command_id: str, instance_id: str | None
+) -> None:
+    """Store the command id the moment it exists: a redelivery resumes it, never resends."""
+    with session_scope(settings.effective_database_url) as session:
+        session.execute(
+            update(Run).where(Run.id == run_id).values(command_id=command_id, instance_id=instance_id)
+        )
+
+
+def record_flow_run(settings: OrcaSettings, run_id: str, flow_run_id: str) -> None:
+    """Link the run to the Prefect flow run that executes it."""
+    with session_scope(settings.effective_database_url) as session:
+        session.execute(update(Run).where(Run.id == run_id).values(flow_run_id=flow_run_id))
+
+
+def start_retry(settings: OrcaSettings, run_id: str, worker_id: str) -> int | None:
+    """Begin the next attempt of a failed run (same run, same place in order).
+
+    Returns the new attempt number, or ``None`` if the run is no longer this worker's.
+    """
+    with session_scope(settings.effective_database_url) as session:
+        run = session.get(Run, run_id)
+        if run is None or run.state != RunState.RUNNING or run.lease_owner != worker_id:
+            return None
+        run.attempt += 1
+        run.command_id = None
+        run.instance_id = None
+        return run.attempt
+
+
+def stop_requested(settings: OrcaSettings, run_id: str) -> bool:
+    """Whether `orca run stop` asked for this run (or already cancelled it)."""
+    with session_scope(settings.effective_database_url) as session:
+        run = session.get(Run, run_id)
+        return run is None or run.stop_requested_at is not None or run.state == RunState.CANCELLED
+
+
+def finish_run(
+    settings: OrcaSettings,
+    run_id: str,
+    state: str,
+    *,
+    exit_code: int | None,
+    error: str | None,
+) -> str:
+    """Write the final state (compare-and-set from ``running``); returns the state it has.
+
+    A stop requested meanwhile wins: the run ends ``cancelled`` whatever its exit code.
+    """
+    with session_scope(settings.effective_database_url) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return RunState.CANCELLED
+        if run.stop_requested_at is not None:
+            state, error = RunState.CANCELLED, error or "stopped by the user"
+        runs_repo.compare_and_set_state(
+            session, run_id, RunState.RUNNING, state,
+            exit_code=exit_code, finished_at=utcnow(), error_summary=error,
+            lease_owner=None, lease_expires_at=None,
+        )
+        final = session.get(Run, run_id)
+        return final.state if final else state
+
+
+def runs_to_resend(session: Session, link_ids: list[int], older_than_seconds: int = 30) -> list[Run]:
+    """Queued runs whose message was never sent (a submitter died between commit and send)."""
+    from orca_flows.db.models import Pipeline
+
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    return list(
+        session.scalars(
+            select(Run)
+            .join(Pipeline, Pipeline.id == Run.pipeline_id)
+            .where(
+                Run.state == RunState.QUEUED,
+                Run.sqs_message_id.is_(None),
+                Run.requested_at < cutoff,
+                Pipeline.link_id.in_(link_ids),
+            )
+            .order_by(Run.ordering_key, Run.sequence)
+        )
+    )

@@ -1,0 +1,183 @@
+"""One run's execution as a Prefect flow run: start or resume, watch, stream the log, finish."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run as current_flow_run
+
+from orca_flows.db.engine import session_scope
+from orca_flows.db.models import Run, RunState
+from orca_flows.runners import EXIT_CODE_KEY, Execution, ExecutionStatus, Runner, RunSpec
+from orca_flows.services import dispatch
+from orca_flows.services.execution import runner_for, spec_for
+from orca_flows.services.link_access import LinkAccess
+from orca_flows.settings import OrcaSettings
+
+__all__ = ["RunContext", "execute_run"]
+
+# Context handed from the worker to the flow by run id (flow parameters must be plain data).
+_CONTEXTS: dict[str, RunContext] = {}
+_RETRY_BACKOFF_CAP_S = 60.0
+# Beyond the bootstrap's own timeout, how long to wait for its marker before giving up.
+_TIMEOUT_GRACE_S = 600.0
+
+
+@dataclass
+class RunContext:
+    """What the worker gives a run's flow: settings, its link access and a heartbeat."""
+
+    settings: OrcaSettings
+    worker_id: str
+    access_for: Callable[[int], LinkAccess]
+    heartbeat: Callable[[], Awaitable[bool]]
+    resume: bool = False
+    log_offset: int = field(default=0)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    runner: Runner
+    spec: RunSpec
+    access: LinkAccess
+    retries: int
+    command_id: str | None
+    instance_id: str | None
+    attempt: int
+
+
+def _load(context: RunContext, run_id: str) -> _Loaded:
+    with session_scope(context.settings.effective_database_url) as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        pipeline = run.pipeline
+        access = context.access_for(pipeline.link_id)
+        return _Loaded(
+            runner=runner_for(pipeline, access, context.settings),
+            spec=spec_for(run, pipeline, run.script_version, access.bucket),
+            access=access,
+            retries=pipeline.retries,
+            command_id=run.command_id,
+            instance_id=run.instance_id,
+            attempt=run.attempt,
+        )
+
+
+async def _stream_log(context: RunContext, loaded: _Loaded, logger) -> None:  # type: ignore[no-untyped-def]
+    """Forward the new part of the S3 log to the flow run's logs, line by line."""
+    from orca_flows.runners.spec import split_s3_uri
+
+    bucket, prefix = split_s3_uri(loaded.spec.output_uri)
+    s3 = loaded.access.client("s3")
+
+    def read() -> bytes:
+        extra = {"Range": f"bytes={context.log_offset}-"} if context.log_offset else {}
+        try:
+            return s3.get_object(Bucket=bucket, Key=prefix + "log", **extra)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return b""
+        except s3.exceptions.ClientError as error:  # InvalidRange: nothing new yet
+            if "InvalidRange" in str(error) or "416" in str(error):
+                return b""
+            raise
+
+    chunk = await asyncio.to_thread(read)
+    complete = chunk[: chunk.rfind(b"\n") + 1]  # only whole lines; the rest comes next time
+    context.log_offset += len(complete)
+    for line in complete.decode(errors="replace").splitlines():
+        logger.info(line)
+
+
+async def _watch(context: RunContext, run_id: str, loaded: _Loaded, execution: Execution, logger) -> ExecutionStatus:  # type: ignore[no-untyped-def]
+    """Poll the execution until it ends, keeping the lease and streaming the log."""
+    deadline = time.monotonic() + loaded.spec.timeout_seconds + _TIMEOUT_GRACE_S
+    delay = 0.2
+    while True:
+        status = await asyncio.to_thread(loaded.runner.status, execution, loaded.spec)
+        await _stream_log(context, loaded, logger)
+        if status.finished:
+            return status
+        if not await context.heartbeat():
+            # The run is no longer ours: stopped by the user, or taken over after a lapse.
+            return ExecutionStatus("cancelled", None, "the run was stopped or taken over")
+        if await asyncio.to_thread(dispatch.stop_requested, context.settings, run_id):
+            await asyncio.to_thread(loaded.runner.stop, execution, loaded.spec)
+            return ExecutionStatus("cancelled", None, "stopped by the user")
+        if time.monotonic() > deadline:
+            await asyncio.to_thread(loaded.runner.stop, execution, loaded.spec)
+            return ExecutionStatus("timed_out", None, "no exit-code marker long after the timeout")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+
+
+async def _start_or_resume(context: RunContext, run_id: str, loaded: _Loaded) -> Execution:
+    if context.resume:
+        # A redelivered run: never send a second command; find the one already sent.
+        if loaded.command_id:
+            return Execution(loaded.command_id, loaded.instance_id)
+        found = await asyncio.to_thread(loaded.runner.find, loaded.spec.execution_key)
+        if found is not None:
+            await asyncio.to_thread(
+                dispatch.record_execution, context.settings, run_id,
+                command_id=found.command_id, instance_id=found.instance_id,
+            )
+            return found
+    execution = await asyncio.to_thread(loaded.runner.start, loaded.spec)
+    await asyncio.to_thread(
+        dispatch.record_execution, context.settings, run_id,
+        command_id=execution.command_id, instance_id=execution.instance_id,
+    )
+    return execution
+
+
+def _clear_previous_attempt(loaded: _Loaded) -> None:
+    """Remove the last attempt's marker so the next attempt's status is its own."""
+    from orca_flows.runners.spec import split_s3_uri
+
+    bucket, prefix = split_s3_uri(loaded.spec.output_uri)
+    loaded.access.client("s3").delete_object(Bucket=bucket, Key=prefix + EXIT_CODE_KEY)
+
+
+@flow(name="orca-run", persist_result=False, log_prints=False, validate_parameters=False)
+async def execute_run(run_id: str, pipeline: str, attempt: int) -> str:
+    """Execute (or resume) one Orca run and return its final state.
+
+    The run's script log appears in this flow run's logs; the flow run fails when the run
+    does not succeed, so the Prefect UI tells the same story as `orca run show`.
+    """
+    context = _CONTEXTS[run_id]
+    logger = get_run_logger()
+    await asyncio.to_thread(dispatch.record_flow_run, context.settings, run_id, str(current_flow_run.id))
+    loaded = await asyncio.to_thread(_load, context, run_id)
+    logger.info("run %s of %s, attempt %s%s", run_id, pipeline, loaded.attempt, " (resumed)" if context.resume else "")
+    while True:
+        execution = await _start_or_resume(context, run_id, loaded)
+        logger.info("execution %s on %s", execution.command_id, execution.instance_id or "this host")
+        status = await _watch(context, run_id, loaded, execution, logger)
+        retryable = status.state in {"failed", "timed_out"}
+        if not retryable or loaded.attempt > loaded.retries:
+            break
+        if await asyncio.to_thread(dispatch.stop_requested, context.settings, run_id):
+            break
+        backoff = min(2.0 ** loaded.attempt, _RETRY_BACKOFF_CAP_S)
+        logger.warning("attempt %s %s (%s); retrying in %.0f s", loaded.attempt, status.state, status.detail, backoff)
+        await asyncio.sleep(backoff)
+        attempt = await asyncio.to_thread(dispatch.start_retry, context.settings, run_id, context.worker_id)
+        if attempt is None:
+            break
+        await asyncio.to_thread(_clear_previous_attempt, loaded)
+        loaded = await asyncio.to_thread(_load, context, run_id)
+        context.resume = False
+        context.log_offset = 0
+    final = await asyncio.to_thread(
+        dispatch.finish_run, context.settings, run_id, status.state,
+        exit_code=status.exit_code, error=None if status.state == "succeeded" else status.detail,
+    )
+    logger.info("run %s %s (exit code %s)", run_id, final, status.exit_code)
+    if final != RunState.SUCCEEDED:
+        raise RuntimeError(f"run {run_id} {final}: {status.detail or 'see its log'}")
+    return final
