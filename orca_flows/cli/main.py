@@ -36,10 +36,25 @@ def demo(
     ] = False,
 ) -> None:
     """Run the whole product on the local sandbox, end to end."""
-    report = run_demo(get_settings(), keep=keep)
-    table = Table("step", "result", title="Orca demo on the local sandbox")
+    console.print("Starting the local sandbox (AWS emulator and Prefect server)...")
+    report = run_demo(get_settings(), keep=keep, progress=console.print)
+    setup = Table("step", "result", title="Set-up")
     for step, result in report.steps:
-        table.add_row(step, result)
-    console.print(table)
+        setup.add_row(step, result)
+    console.print(setup)
+    results = Table("pipeline", "key / seq", "state", "exit", "seconds", "outputs", title="Runs")
+    for run in report.runs:
+        colour = {"succeeded": "green", "failed": "red"}.get(run.state, "yellow")
+        results.add_row(
+            run.pipeline, f"{run.ordering_key} / {run.sequence}", f"[{colour}]{run.state}[/]",
+            "" if run.exit_code is None else str(run.exit_code),
+            "" if run.seconds is None else f"{run.seconds:.1f}",
+            ", ".join(uri.rsplit("/", 1)[1] for uri in run.outputs),
+        )
+    console.print(results)
+    if report.excerpt:
+        uri, text = report.excerpt
+        console.print(f"[bold]{uri}[/]", highlight=False)
+        console.print("\n".join(text.splitlines()[:6]), highlight=False, markup=False)
     if report.stopped_sandbox:
-        console.print("Stopped the sandbox it started (use --keep to leave it running).")
+        console.print("Stopped the sandbox it started (use --keep to leave it and the Prefect UI running).")

@@ -27,12 +27,13 @@ __all__ = [
     "record_flow_run",
     "release_run",
     "renew_lease",
-    "runs_to_resend",
+    "keys_to_wake",
+    "next_parked_run",
     "start_retry",
     "stop_requested",
 ]
 
-Action = Literal["execute", "resume", "defer", "busy", "drop"]
+Action = Literal["execute", "resume", "park", "busy", "drop"]
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,17 @@ class Claim:
 
     ``execute``: this worker claimed the queued run. ``resume``: it took over a running
     run whose worker's lease lapsed (watch its execution; never start a second one).
-    ``defer``: an earlier run of the ordering key is unfinished (the fence). ``busy``:
-    another live worker holds the run. ``drop``: the run is finished or gone.
-    ``delay``: seconds to hide the message for (defer, busy).
+    ``park``: an earlier run of the ordering key is unfinished (the fence); the run was
+    marked as having no message, so delete this one: the run's message is sent again when
+    it becomes the first unfinished run of its key. ``busy``: another live worker holds
+    the run. ``drop``: the run is finished or gone. ``delay``: seconds to hide the message
+    for (busy).
     """
 
     action: Action
     delay: int = 0
     detail: str = ""
+    ordering_key: str = ""
 
 
 def claim_run(settings: OrcaSettings, run_id: str, worker_id: str) -> Claim:
@@ -62,8 +66,12 @@ def claim_run(settings: OrcaSettings, run_id: str, worker_id: str) -> Claim:
         if run.state == RunState.QUEUED:
             blockers = runs_repo.earlier_unfinished_runs(session, run)
             if blockers:
+                # Parked rather than handed back: each hand-back would count as a receive,
+                # and enough of them move the message to the dead-letter queue.
+                run.sqs_message_id = None
                 return Claim(
-                    "defer", delay=2, detail=f"waits for run {blockers[0].id} (seq {blockers[0].sequence})"
+                    "park", detail=f"waits for run {blockers[0].id} (seq {blockers[0].sequence})",
+                    ordering_key=run.ordering_key,
                 )
             claimed = runs_repo.compare_and_set_state(
                 session, run_id, RunState.QUEUED, RunState.RUNNING,
@@ -179,14 +187,31 @@ def finish_run(
         return final.state if final else state
 
 
-def runs_to_resend(session: Session, link_ids: list[int], older_than_seconds: int = 30) -> list[Run]:
-    """Queued runs whose message was never sent (a submitter died between commit and send)."""
+def next_parked_run(session: Session, ordering_key: str) -> Run | None:
+    """The key's first unfinished run, if it is queued and has no message to carry it."""
+    first = session.scalar(
+        select(Run)
+        .where(Run.ordering_key == ordering_key, Run.state.not_in(RunState.FINISHED))
+        .order_by(Run.sequence)
+        .limit(1)
+    )
+    if first is not None and first.state == RunState.QUEUED and first.sqs_message_id is None:
+        return first
+    return None
+
+
+def keys_to_wake(session: Session, link_ids: list[int], older_than_seconds: int = 30) -> list[str]:
+    """Ordering keys with a queued run that has no message (parked, or its submitter died).
+
+    Only runs older than ``older_than_seconds`` count, so a submit in progress (row
+    committed, message about to be sent) is not doubled.
+    """
     from orca_flows.db.models import Pipeline
 
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     return list(
         session.scalars(
-            select(Run)
+            select(Run.ordering_key)
             .join(Pipeline, Pipeline.id == Run.pipeline_id)
             .where(
                 Run.state == RunState.QUEUED,
@@ -194,6 +219,6 @@ def runs_to_resend(session: Session, link_ids: list[int], older_than_seconds: in
                 Run.requested_at < cutoff,
                 Pipeline.link_id.in_(link_ids),
             )
-            .order_by(Run.ordering_key, Run.sequence)
+            .distinct()
         )
     )

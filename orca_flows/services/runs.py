@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,9 +60,14 @@ def message_body(run_id: str) -> str:
     return json.dumps({"run_id": run_id})
 
 
-def send_run_message(access: LinkAccess, run: Run) -> str:
-    """Send ``run``'s FIFO message: group = ordering key, dedup id = run id."""
-    return access.queue().send(message_body(run.id), group_id=run.ordering_key, dedup_id=run.id)
+def send_run_message(access: LinkAccess, run: Run, *, resend: bool = False) -> str:
+    """Send ``run``'s FIFO message: group = ordering key, dedup id = run id.
+
+    A re-sent message (a parked run woken up) gets a suffixed dedup id: SQS would silently
+    drop a second message with the same id within its 5-minute deduplication window.
+    """
+    dedup_id = f"{run.id}-r{time.time_ns() // 1_000_000}" if resend else run.id
+    return access.queue().send(message_body(run.id), group_id=run.ordering_key, dedup_id=dedup_id)
 
 
 def submit_run(

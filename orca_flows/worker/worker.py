@@ -208,7 +208,11 @@ class Worker:
         logger.debug("run %s message %s: %s %s", run_id, message.message_id, claim.action, claim.detail)
         if claim.action == "drop":
             await asyncio.to_thread(queue.delete, message.receipt_handle)
-        elif claim.action in {"defer", "busy"}:
+        elif claim.action == "park":
+            await asyncio.to_thread(queue.delete, message.receipt_handle)
+            # The blocker may have finished between our check and the park: look again.
+            await asyncio.to_thread(self._wake, claim.ordering_key)
+        elif claim.action == "busy":
             await asyncio.to_thread(queue.change_visibility, message.receipt_handle, claim.delay)
         else:
             await self._execute(queue, message, run_id, resume=claim.action == "resume")
@@ -232,7 +236,7 @@ class Worker:
                 logger.warning("run %s: visibility not extended (%s)", run_id, error)
             return await asyncio.to_thread(dispatch.renew_lease, self.settings, run_id, self.worker_id)
 
-        pipeline, owner_id, attempt = await asyncio.to_thread(self._labels, run_id)
+        pipeline, owner_id, attempt, ordering_key = await asyncio.to_thread(self._labels, run_id)
         _CONTEXTS[run_id] = RunContext(
             self.settings, self.worker_id, self.access_for, heartbeat, resume=resume
         )
@@ -244,15 +248,16 @@ class Worker:
             # Final state written (or the run was stopped): release the ordering key.
             await asyncio.to_thread(queue.delete, active.receipt_handle)
             self._stats.finished += 1
+            await asyncio.to_thread(self._wake, ordering_key)
         finally:
             _CONTEXTS.pop(run_id, None)
             self._active.pop(run_id, None)
 
-    def _labels(self, run_id: str) -> tuple[str, int, int]:
+    def _labels(self, run_id: str) -> tuple[str, int, int, str]:
         with session_scope(self.settings.effective_database_url) as session:
             run = session.get(Run, run_id)
             assert run is not None
-            return run.pipeline.name, run.owner_id, run.attempt
+            return run.pipeline.name, run.owner_id, run.attempt, run.ordering_key
 
     async def _release_all(self) -> None:
         """On shutdown: hand every held run back at once; another worker resumes it."""
@@ -267,16 +272,28 @@ class Worker:
 
     # --- the sweeper ------------------------------------------------------------------
 
+    def _wake(self, ordering_key: str) -> None:
+        """Send the message of the key's next run if it is parked (or was never sent)."""
+        with session_scope(self.settings.effective_database_url) as session:
+            run = dispatch.next_parked_run(session, ordering_key)
+            if run is None:
+                return
+            pipeline = session.get(Pipeline, run.pipeline_id)
+            try:
+                run.sqs_message_id = send_run_message(
+                    self.access_for(pipeline.link_id), run, resend=True
+                )
+                logger.info("sent the message of run %s (seq %s of %s)", run.id, run.sequence, ordering_key)
+            except (BotoCoreError, ClientError, OrcaError) as error:
+                logger.warning("could not send run %s: %s; the sweeper retries", run.id, error)
+
     def _sweep(self) -> None:
-        """Send the message of queued runs that have none (their submitter died)."""
+        """Wake keys whose next run has no message: parked runs whose blocker's worker died,
+        and runs whose submitter died between commit and send."""
         link_ids = list(set(self._queues.values()) | set(self._access))
         if not link_ids:
             return
         with session_scope(self.settings.effective_database_url) as session:
-            for run in dispatch.runs_to_resend(session, link_ids):
-                pipeline = session.get(Pipeline, run.pipeline_id)
-                try:
-                    run.sqs_message_id = send_run_message(self.access_for(pipeline.link_id), run)
-                    logger.info("re-sent the message of queued run %s", run.id)
-                except (BotoCoreError, ClientError, OrcaError) as error:
-                    logger.warning("could not re-send run %s: %s", run.id, error)
+            keys = dispatch.keys_to_wake(session, link_ids)
+        for key in keys:
+            self._wake(key)
