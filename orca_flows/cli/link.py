@@ -116,6 +116,21 @@ def create(
         )
 
 
+@app.command("update")
+@exits_on_error
+def update(
+    name: Annotated[str, typer.Argument(help="The link.")],
+    external_id: Annotated[
+        str, typer.Option("--external-id", help="The new ExternalId (already set on the stack).")
+    ],
+    user: UserOption = None,
+) -> None:
+    """Rotate a link's ExternalId (update the stack's parameter first)."""
+    with user_session(user) as (session, owner, _):
+        links.update_external_id(session, owner, name, external_id)
+    console.print(f"Link {name!r} now presents the new ExternalId. Verify with `orca link check {name}`.")
+
+
 @app.command("check")
 @exits_on_error
 def check(

@@ -48,6 +48,7 @@ __all__ = [
     "link_access",
     "list_links",
     "remove_link",
+    "update_external_id",
 ]
 
 LINK_NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"
@@ -367,3 +368,22 @@ def describe(link: CloudLink) -> dict[str, object]:
         "last_check_at": link.last_check_at.isoformat() if link.last_check_at else None,
         "last_check": json.loads(link.last_check_detail) if link.last_check_detail else None,
     }
+
+
+def update_external_id(session: Session, owner: User, name: str, external_id: str) -> CloudLink:
+    """Rotate a link's ExternalId (after updating the stack's parameter with the same value).
+
+    Raises:
+        InvalidInputError: The ExternalId is malformed.
+        NotFoundError: No such link.
+    """
+    link = get_link(session, owner, name)
+    link_kit.validate_external_id(external_id)
+    credentials = load_block(OrcaLinkedCloudCredentials, link.block_document_name)
+    credentials.external_id = SecretStr(external_id)
+    save_block(credentials, link.block_document_name)
+    save_block(
+        OrcaRunQueue(queue_url=link.queue_url or "", credentials=credentials),
+        queue_block_name(link.block_document_name),
+    )
+    return link

@@ -228,3 +228,15 @@ def test_no_acting_user_says_how_to_name_one(monkeypatch) -> None:
 
     assert result.exit_code == 1
     assert "pass --user EMAIL or set ORCA_USER" in result.stderr
+
+
+def test_rotating_the_external_id_updates_the_block(ann: User) -> None:
+    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+
+    bad = orca("link", "update", "prod", "--external-id", "short")
+    good = orca("link", "update", "prod", "--external-id", "n" * 40)
+
+    assert bad.exit_code == 1 and "orca link kit" in bad.stderr
+    assert good.exit_code == 0, good.output
+    [link] = _links()
+    assert OrcaLinkedCloudCredentials.load(link["block_document"]).external_id.get_secret_value() == "n" * 40
