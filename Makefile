@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/orca demo
+	$(VENV)/bin/orca demo $(ARGS)
 
 system-deps:
 	bash scripts/system-deps.sh
