@@ -60,6 +60,10 @@ class OrcaSettings(BaseSettings):
     worker_poll_seconds: int = Field(
         default=5, ge=0, le=20, description="Long-poll wait of each receive."
     )
+    min_schedule_interval_seconds: int = Field(
+        default=60, ge=1,
+        description="Shortest interval `orca schedule set --interval` accepts, in seconds.",
+    )
     aws_max_attempts: int = Field(
         default=5, ge=1, le=20, description="botocore standard-mode retry attempts per call."
     )

@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orca_flows.cli import db, link, local, pipeline, run, user
+from orca_flows.cli import db, link, local, pipeline, run, schedule, user
+from orca_flows.cli.serve import serve
+from orca_flows.cli.ui import ui
 from orca_flows.cli.worker import worker
 from orca_flows.cli.common import console, exits_on_error
 from orca_flows.services.demo import run_demo
@@ -25,7 +27,10 @@ app.add_typer(link.app, name="link")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(run.app, name="run")
 app.add_typer(db.app, name="db")
+app.add_typer(schedule.app, name="schedule")
 app.command("worker")(worker)
+app.command("serve")(serve)
+app.command("ui")(ui)
 
 
 @app.command("demo")

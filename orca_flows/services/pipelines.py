@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from orca_flows.db.models import Pipeline, Run, RunState, ScriptVersion, User
 from orca_flows.db.repositories import pipelines as pipelines_repo
@@ -265,6 +265,16 @@ def active_runs(session: Session, pipeline: Pipeline) -> Sequence[Run]:
     ).all()
 
 
+def _remove_schedule_deployment(pipeline: Pipeline) -> None:
+    """Delete the Prefect deployment of the pipeline's schedule (its row goes by cascade)."""
+    from orca_flows.db.repositories.schedules import get_schedule_of_pipeline
+    from orca_flows.services.schedule_deployments import delete_deployment
+
+    schedule = get_schedule_of_pipeline(object_session(pipeline), pipeline.id)
+    if schedule is not None and schedule.deployment_id:
+        delete_deployment(schedule.deployment_id, pipeline.name)
+
+
 def remove_pipeline(session: Session, owner: User, name: str, *, force: bool = False) -> str:
     """Remove a pipeline, its versions and run history; returns where its files stay.
 
@@ -282,6 +292,7 @@ def remove_pipeline(session: Session, owner: User, name: str, *, force: bool = F
         )
     for run in active:
         stop_run(session, owner, run.id)
+    _remove_schedule_deployment(pipeline)
     link = pipeline.link
     kept = f"s3://{link.bucket}/orca/{owner.id}/{pipeline.name}/"
     if session.scalar(select(func.count()).select_from(Run).where(Run.pipeline_id == pipeline.id)):

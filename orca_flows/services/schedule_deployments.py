@@ -1,0 +1,191 @@
+"""The Prefect side of a schedule: a deployment of Orca's submit flow, written through the API."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.actions import DeploymentScheduleCreate
+from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.exceptions import ObjectNotFound
+
+from orca_flows.errors import PrefectUnavailableError
+from orca_flows.services.prefect_api import configured_prefect_api_url
+
+__all__ = [
+    "DeploymentSpec",
+    "apply_deployment",
+    "check_prefect_reachable",
+    "delete_deployment",
+    "pause_deployment",
+    "prefect_schedule",
+]
+
+# The deployment's module-path entrypoint: importable wherever Orca is installed, so the
+# Runner of `orca serve` and any process worker load the flow without a working directory.
+_ENTRYPOINT = "orca_flows.flows.submit.submit_pipeline_run"
+_SCHEDULE_SLUG = "orca"
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """What a schedule's deployment says: which pipeline it submits, when, and whether."""
+
+    schedule_id: int
+    owner_id: int
+    pipeline: str
+    cron: str | None
+    interval_seconds: int | None
+    timezone: str
+    anchor: datetime
+    active: bool
+
+    @property
+    def timing(self) -> str:
+        """``every 60 s`` or ``cron 0 3 * * *``, with the time zone."""
+        when = f"every {self.interval_seconds} s" if self.interval_seconds else f"cron {self.cron}"
+        return f"{when} ({self.timezone})"
+
+
+def prefect_schedule(
+    cron: str | None, interval_seconds: int | None, timezone: str, anchor: datetime
+) -> CronSchedule | IntervalSchedule:
+    """The Prefect schedule for a cron expression or an interval (anchored at ``anchor``)."""
+    if cron is not None:
+        return CronSchedule(cron=cron, timezone=timezone)
+    assert interval_seconds is not None
+    return IntervalSchedule(
+        interval=timedelta(seconds=interval_seconds), anchor_date=anchor, timezone=timezone
+    )
+
+
+def _unreachable(action: str, detail: object) -> PrefectUnavailableError:
+    return PrefectUnavailableError(
+        f"cannot {action}: the Prefect API at {configured_prefect_api_url()} cannot be reached "
+        f"({detail}). Start the Prefect server or fix PREFECT_API_URL, then try again."
+    )
+
+
+@contextmanager
+def _prefect(action: str) -> Iterator[SyncPrefectClient]:
+    """A client of the Prefect server; an outage becomes PrefectUnavailableError."""
+    if configured_prefect_api_url() is None:
+        raise PrefectUnavailableError(
+            f"cannot {action}: schedules need a Prefect server, and none is configured. "
+            "Start one with `orca local up` (or `prefect server start`) and set PREFECT_API_URL."
+        )
+    try:
+        with get_client(sync_client=True) as client:
+            yield client
+    except httpx.TransportError as error:
+        raise _unreachable(action, error) from error
+    except httpx.HTTPStatusError as error:
+        if error.response.status_code < 500:
+            raise
+        raise _unreachable(action, f"HTTP {error.response.status_code}") from error
+
+
+def check_prefect_reachable(action: str) -> None:
+    """Fail fast, before any database write, when the Prefect API does not answer.
+
+    Raises:
+        PrefectUnavailableError: No server is configured or it does not answer.
+    """
+    with _prefect(action) as client:
+        error = client.api_healthcheck()
+    if error is not None:
+        raise _unreachable(action, error)
+
+
+def _payload(spec: DeploymentSpec) -> dict[str, Any]:
+    # Imported here: the flow module imports the services that import this one.
+    from prefect.utilities.callables import parameter_schema
+
+    from orca_flows.flows.submit import submit_pipeline_run
+
+    schedule = prefect_schedule(spec.cron, spec.interval_seconds, spec.timezone, spec.anchor)
+    return {
+        "parameters": {
+            "owner_id": spec.owner_id,
+            "pipeline": spec.pipeline,
+            "schedule_id": spec.schedule_id,
+        },
+        "tags": ["orca", f"pipeline:{spec.pipeline}", f"user:{spec.owner_id}"],
+        "description": (
+            f"Orca schedule {spec.schedule_id}: submits a run of pipeline {spec.pipeline!r} "
+            f"(user {spec.owner_id}) {spec.timing}. Each firing only queues the run; the "
+            f"pipeline's queue keeps runs in order. Managed by Orca: change it with "
+            f"`orca schedule set|pause|resume|remove {spec.pipeline}`."
+        ),
+        "schedules": [DeploymentScheduleCreate(schedule=schedule, active=True, slug=_SCHEDULE_SLUG)],
+        "paused": not spec.active,
+        "entrypoint": _ENTRYPOINT,
+        "parameter_openapi_schema": parameter_schema(submit_pipeline_run).model_dump(
+            exclude_unset=True
+        ),
+        "enforce_parameter_schema": True,
+    }
+
+
+def _existing_name(client: SyncPrefectClient, deployment_id: str | None) -> str | None:
+    if deployment_id is None:
+        return None
+    try:
+        return client.read_deployment(deployment_id).name
+    except ObjectNotFound:
+        return None  # deleted in Prefect (UI, reset server): create it again
+
+
+def apply_deployment(spec: DeploymentSpec, deployment_id: str | None) -> str:
+    """Create the schedule's deployment, or replace ``deployment_id``'s definition.
+
+    A new deployment is named ``<pipeline>-<random>``: several Orca databases (staging,
+    production, tests) may share one Prefect server, and their ids would collide. Prefect
+    upserts by (flow, name), so re-applying replaces the schedule and drops the runs it had
+    already planned.
+
+    Returns:
+        The deployment id.
+
+    Raises:
+        PrefectUnavailableError: The Prefect API cannot be reached.
+    """
+    from orca_flows.flows.submit import FLOW_NAME
+
+    with _prefect(f"write the deployment of pipeline {spec.pipeline!r}") as client:
+        name = _existing_name(client, deployment_id) or f"{spec.pipeline}-{secrets.token_hex(4)}"
+        flow_id = client.create_flow_from_name(FLOW_NAME)
+        return str(client.create_deployment(flow_id=flow_id, name=name, **_payload(spec)))
+
+
+def pause_deployment(deployment_id: str, pipeline: str) -> None:
+    """Pause the deployment (Prefect drops the runs it had planned); a missing one is fine.
+
+    Raises:
+        PrefectUnavailableError: The Prefect API cannot be reached.
+    """
+    with _prefect(f"pause the deployment of pipeline {pipeline!r}") as client:
+        try:
+            client.pause_deployment(deployment_id)
+        except ObjectNotFound:
+            pass  # nothing left to fire
+
+
+def delete_deployment(deployment_id: str, pipeline: str) -> None:
+    """Delete the deployment and its planned runs; a missing one is fine.
+
+    Raises:
+        PrefectUnavailableError: The Prefect API cannot be reached.
+    """
+    with _prefect(f"delete the deployment of pipeline {pipeline!r}") as client:
+        try:
+            client.delete_deployment(UUID(deployment_id))
+        except ObjectNotFound:
+            pass
