@@ -21,9 +21,9 @@ demo: install
 system-deps:
 	bash scripts/system-deps.sh
 
-# ORCA_REQUIRE_MYSQL=1: the MariaDB leg of the tests fails instead of skipping.
+# The MariaDB leg and the browser test fail instead of skipping when their servers are missing.
 test: install system-deps
-	ORCA_REQUIRE_MYSQL=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
+	ORCA_REQUIRE_MYSQL=1 ORCA_REQUIRE_BROWSER=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -15,6 +15,7 @@ __all__ = [
     "PrefectUnavailableError",
     "InvalidStateError",
     "NoInstanceAvailableError",
+    "LoginError",
 ]
 
 
@@ -109,3 +110,7 @@ class NoInstanceAvailableError(OrcaError):
             "runner's targets."
         )
         self.targets = targets
+
+
+class LoginError(OrcaError):
+    """A sign-in was refused; the message never says why (one message for every cause)."""

@@ -1,0 +1,156 @@
+"""Signing up and signing in to the web app: confirmation, argon2id verify, lockout."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import ColumnElement, or_, update
+from sqlalchemy.orm import Session
+
+from orca_flows.db.base import utcnow
+from orca_flows.db.engine import session_scope
+from orca_flows.db.models import User
+from orca_flows.db.repositories import users as users_repo
+from orca_flows.errors import InvalidInputError, LoginError, NotFoundError
+from orca_flows.services.users import add_user, normalize_email, password_hasher
+from orca_flows.settings import OrcaSettings
+
+__all__ = [
+    "LOCKOUT",
+    "LOGIN_FAILED_MESSAGE",
+    "MAX_FAILED_LOGINS",
+    "LoginError",
+    "authenticate",
+    "register",
+    "signed_in_user",
+]
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+# One sentence for every refusal: a different answer for an unknown email or a locked
+# account would tell a stranger which addresses have accounts here.
+LOGIN_FAILED_MESSAGE = (
+    "Sign-in failed: the email or the password is wrong, or the account is locked for "
+    f"{LOCKOUT.seconds // 60} minutes after {MAX_FAILED_LOGINS} failed attempts."
+)
+
+
+def register(session: Session, email: str, password: str, confirmation: str) -> User:
+    """Create an account from the sign-up form.
+
+    Args:
+        session: The caller's session (this function flushes, the caller commits).
+        email: Any case; stored case-folded.
+        password: At least 12 characters and not the email.
+        confirmation: The password typed a second time.
+
+    Raises:
+        InvalidInputError: Bad email (``field="email"``), weak password (``"password"``)
+            or a confirmation that differs (``"confirmation"``).
+        AlreadyExistsError: An account with this email exists.
+    """
+    # A savepoint, so a refused confirmation leaves no user even if the caller commits.
+    with session.begin_nested():
+        user = add_user(session, email, password)
+        if not hmac.compare_digest(password.encode(), confirmation.encode()):
+            raise InvalidInputError(
+                "confirmation", "the two passwords differ; type the same password twice."
+            )
+    return user
+
+
+@lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    return password_hasher().hash("orca decoy password, never a real one")
+
+
+def _verifies(password_hash: str, password: str) -> bool:
+    try:
+        return password_hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _unlocked(now: datetime) -> ColumnElement[bool]:
+    return or_(User.locked_until.is_(None), User.locked_until <= now)
+
+
+def _accept(session: Session, user: User, password: str, now: datetime) -> bool:
+    """Reset the counter unless the account is locked (checked in the same UPDATE)."""
+    values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
+    if password_hasher().check_needs_rehash(user.password_hash):
+        values["password_hash"] = password_hasher().hash(password)
+    result = session.execute(
+        update(User).where(User.id == user.id, _unlocked(now)).values(**values)
+    )
+    return result.rowcount == 1
+
+
+def _count_failure(session: Session, user_id: int, now: datetime) -> None:
+    """Count a wrong password; the ``MAX_FAILED_LOGINS``-th locks the account.
+
+    One UPDATE adds to the counter, so concurrent failures are all counted; attempts
+    during a lock do not count (nor extend it), and the counter restarts with the lock so
+    the user has a full set of attempts afterwards.
+    """
+    session.execute(
+        update(User)
+        .where(User.id == user_id, _unlocked(now))
+        .values(failed_logins=User.failed_logins + 1)
+    )
+    session.execute(
+        update(User)
+        .where(User.id == user_id, User.failed_logins >= MAX_FAILED_LOGINS)
+        .values(failed_logins=0, locked_until=now + LOCKOUT)
+    )
+
+
+def authenticate(settings: OrcaSettings, email: str, password: str) -> User:
+    """Check an email and password; returns the (detached) user or refuses.
+
+    Every refusal looks the same to the caller and takes about as long (an unknown email
+    is verified against a decoy hash). After ``MAX_FAILED_LOGINS`` wrong passwords in a
+    row the account is locked for ``LOCKOUT``; during the lock even the right password is
+    refused. A success resets the counter. The password is verified between two short
+    transactions, never while one holds the database (SQLite's write lock), and the
+    outcome is committed before ``LoginError`` is raised - which is why this function
+    owns its transactions.
+
+    Raises:
+        LoginError: Wrong email, wrong password or a locked account.
+    """
+    url = settings.effective_database_url
+    try:
+        normalized: str | None = normalize_email(email)
+    except InvalidInputError:
+        normalized = None
+    with session_scope(url) as session:
+        user = users_repo.get_user_by_email(session, normalized) if normalized else None
+    matches = _verifies(user.password_hash if user else _decoy_hash(), password)
+    if user is None:
+        raise LoginError(LOGIN_FAILED_MESSAGE)
+    now = utcnow()
+    with session_scope(url) as session:
+        if matches:
+            accepted = _accept(session, user, password, now)
+        else:
+            _count_failure(session, user.id, now)
+            accepted = False
+    if not accepted:
+        raise LoginError(LOGIN_FAILED_MESSAGE)
+    return user
+
+
+def signed_in_user(session: Session, user_id: int) -> User:
+    """The user a web session signed in as.
+
+    Raises:
+        NotFoundError: The account no longer exists.
+    """
+    user = users_repo.get_user(session, user_id)
+    if user is None:
+        raise NotFoundError("user", str(user_id), "Sign in again.")
+    return user

@@ -1,0 +1,66 @@
+"""How values read on screen: run states, moments and durations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+__all__ = ["STATE_ICONS", "duration", "fire_time", "moment", "prefect_flow_run_url", "state_label"]
+
+# Streamlit's bundled Material icons, not emoji: they render without an emoji font.
+STATE_ICONS = {
+    "queued": ("gray", ":material/schedule:"),
+    "running": ("blue", ":material/directions_run:"),
+    "succeeded": ("green", ":material/check_circle:"),
+    "failed": ("red", ":material/error:"),
+    "timed_out": ("orange", ":material/timer_off:"),
+    "cancelled": ("gray", ":material/block:"),
+}
+
+
+def state_label(state: str) -> str:
+    """The state as coloured Markdown with its icon (titles, metrics, markdown)."""
+    color, icon = STATE_ICONS.get(state, ("gray", ""))
+    return f":{color}[{icon} {state}]"
+
+
+def moment(value: datetime | str | None) -> str:
+    """A UTC moment to the second, or an em dash when it has not happened."""
+    if value is None:
+        return "—"
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float | None) -> str:
+    """``1 h 02 min``, ``3 min 05 s`` or ``4.2 s``."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def prefect_flow_run_url(flow_run_id: str | None) -> str | None:
+    """The flow run's page in the Prefect UI; call it inside ``prefect_api``.
+
+    Prefect derives its UI address from the API's (Prefect Cloud included).
+    """
+    from prefect.settings import get_current_settings  # Prefect loads slowly: only when needed
+
+    ui_url = get_current_settings().ui_url
+    if not ui_url or not flow_run_id:
+        return None
+    return f"{str(ui_url).rstrip('/')}/runs/flow-run/{flow_run_id}"
+
+
+def fire_time(iso: str, timezone: str, now: datetime) -> str:
+    """``Thu 26 Nov 2026, 03:00 CET (in 13 h 00 min)``: a firing as people say it."""
+    when = datetime.fromisoformat(iso).astimezone(ZoneInfo(timezone))
+    ahead = (when - now).total_seconds()
+    relative = f"in {duration(ahead)}" if ahead >= 0 else f"{duration(-ahead)} ago"
+    return f"{when.strftime('%a %d %b %Y, %H:%M')} {when.tzname()} ({relative})"
