@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from sqlalchemy.orm import Session
 
@@ -43,6 +44,16 @@ def exits_on_error(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except OrcaError as error:
             err_console.print(f"[bold red]Error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from error
+        except (BotoCoreError, ClientError) as error:
+            # Retries (standard mode) are exhausted by the time this surfaces.
+            err_console.print(
+                f"[bold red]Error:[/] an AWS call failed after retries: {error}. Check the "
+                "link (`orca link check NAME`) or, locally, that the sandbox runs "
+                "(`orca local status`).",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from error
 
     return wrapper
