@@ -28,7 +28,12 @@ def worker(
     ] = None,
 ) -> None:
     """Take runs off the linked accounts' queues and execute them, in order per key."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Prefect configures logging at import; Orca's own logger gets a handler of its own.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    orca_logger = logging.getLogger("orca")
+    orca_logger.addHandler(handler)
+    orca_logger.setLevel(logging.INFO)
     settings = get_settings()
     options = WorkerOptions(tuple(link or ()), concurrency, max_runs, idle_exit)
     with prefect_api(settings):

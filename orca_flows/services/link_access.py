@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,9 @@ from orca_flows.aws.sqs import FifoQueue
 from orca_flows.db.models import CloudLink
 
 __all__ = ["LinkAccess", "credentials_block_name", "queue_block_name"]
+
+_CACHE_SECONDS = 300.0
+_CACHE: dict[tuple[int, str], tuple[float, LinkAccess]] = {}
 
 
 def credentials_block_name() -> str:
@@ -57,12 +61,24 @@ class LinkAccess:
 
     @classmethod
     def load(cls, link: CloudLink) -> LinkAccess:
-        """Load the link's credentials block from Prefect and build access from it."""
+        """Load the link's credentials block from Prefect and build access from it.
+
+        Cached per process for a few minutes: a block read, new clients and an AssumeRole
+        cost ~0.4 s, which every submit from the web app or a schedule would otherwise pay.
+        The session refreshes its own credentials; the short lifetime picks up a rotated
+        ExternalId or a re-created link.
+        """
         from orca_flows.services.prefect_blocks import load_block
 
-        return cls.for_link(
+        key = (link.id, link.block_document_name)
+        cached = _CACHE.get(key)
+        if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
+            return cached[1]
+        access = cls.for_link(
             link, load_block(OrcaLinkedCloudCredentials, link.block_document_name)
         )
+        _CACHE[key] = (time.monotonic(), access)
+        return access
 
     def client(self, service: str, **config: Any) -> Any:
         """A client in the linked account (standard retries, the link's endpoint)."""
