@@ -80,6 +80,11 @@ class LinkAccess:
         _CACHE[key] = (time.monotonic(), access)
         return access
 
+    @staticmethod
+    def forget(link: CloudLink) -> None:
+        """Drop the cached access of ``link`` (its block changed or it is removed)."""
+        _CACHE.pop((link.id, link.block_document_name), None)
+
     def client(self, service: str, **config: Any) -> Any:
         """A client in the linked account (standard retries, the link's endpoint)."""
         return self.factory.client(service, **config)

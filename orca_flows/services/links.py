@@ -342,6 +342,7 @@ def remove_link(session: Session, owner: User, name: str) -> None:
             "(`orca pipeline remove NAME`)."
         )
     block = link.block_document_name
+    LinkAccess.forget(link)
     session.delete(link)
     session.flush()
     _delete_blocks(block)
@@ -386,4 +387,5 @@ def update_external_id(session: Session, owner: User, name: str, external_id: st
         OrcaRunQueue(queue_url=link.queue_url or "", credentials=credentials),
         queue_block_name(link.block_document_name),
     )
+    LinkAccess.forget(link)
     return link
