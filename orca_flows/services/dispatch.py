@@ -23,6 +23,7 @@ __all__ = [
     "Claim",
     "claim_run",
     "finish_run",
+    "is_finished",
     "record_execution",
     "record_flow_run",
     "release_run",
@@ -165,12 +166,15 @@ def finish_run(
     run_id: str,
     state: str,
     *,
+    worker_id: str,
     exit_code: int | None,
     error: str | None,
 ) -> str:
     """Write the final state (compare-and-set from ``running``); returns the state it has.
 
-    A stop requested meanwhile wins: the run ends ``cancelled`` whatever its exit code.
+    Only the lease owner finishes a run: a worker that stalled past its lease while another
+    took the run over gets ``running`` back and must leave the run to its new owner. A stop
+    requested meanwhile wins: the run ends ``cancelled`` whatever its exit code.
     """
     with session_scope(settings.effective_database_url) as session:
         run = session.get(Run, run_id)
@@ -178,13 +182,25 @@ def finish_run(
             return RunState.CANCELLED
         if run.stop_requested_at is not None:
             state, error = RunState.CANCELLED, error or "stopped by the user"
-        runs_repo.compare_and_set_state(
-            session, run_id, RunState.RUNNING, state,
-            exit_code=exit_code, finished_at=utcnow(), error_summary=error,
-            lease_owner=None, lease_expires_at=None,
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.state == RunState.RUNNING, Run.lease_owner == worker_id)
+            .values(
+                state=state, exit_code=exit_code, finished_at=utcnow(), error_summary=error,
+                lease_owner=None, lease_expires_at=None,
+            )
+            .execution_options(synchronize_session=False)
         )
+        session.expire_all()
         final = session.get(Run, run_id)
         return final.state if final else state
+
+
+def is_finished(settings: OrcaSettings, run_id: str) -> bool:
+    """Whether the run is in a final state (or gone): only then may its message be deleted."""
+    with session_scope(settings.effective_database_url) as session:
+        run = session.get(Run, run_id)
+        return run is None or run.state in RunState.FINISHED
 
 
 def next_parked_run(session: Session, ordering_key: str) -> Run | None:

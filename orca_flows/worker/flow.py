@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as current_flow_run
+from prefect.states import Cancelled, State
 
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Run, RunState
@@ -25,6 +26,7 @@ _CONTEXTS: dict[str, RunContext] = {}
 _RETRY_BACKOFF_CAP_S = 60.0
 # Beyond the bootstrap's own timeout, how long to wait for its marker before giving up.
 _TIMEOUT_GRACE_S = 600.0
+_TAKEN_OVER = "taken over by another worker after this one's lease lapsed"
 
 
 @dataclass
@@ -101,12 +103,16 @@ async def _watch(context: RunContext, run_id: str, loaded: _Loaded, execution: E
         await _stream_log(context, loaded, logger)
         if status.finished:
             return status
-        if not await context.heartbeat():
-            # The run is no longer ours: stopped by the user, or taken over after a lapse.
-            return ExecutionStatus("cancelled", None, "the run was stopped or taken over")
+        owned = await context.heartbeat()
         if await asyncio.to_thread(dispatch.stop_requested, context.settings, run_id):
+            # Also when the stop cost us the lease: the stop may have come before the command
+            # id was stored, in which case `orca run stop` had nothing to kill.
             await asyncio.to_thread(loaded.runner.stop, execution, loaded.spec)
             return ExecutionStatus("cancelled", None, "stopped by the user")
+        if not owned:
+            # A worker that found our lease lapsed took the run over and watches the same
+            # execution now; finish_run refuses us and the run is left to it.
+            return ExecutionStatus("cancelled", None, _TAKEN_OVER)
         if time.monotonic() > deadline:
             await asyncio.to_thread(loaded.runner.stop, execution, loaded.spec)
             return ExecutionStatus("timed_out", None, "no exit-code marker long after the timeout")
@@ -143,11 +149,13 @@ def _clear_previous_attempt(loaded: _Loaded) -> None:
 
 
 @flow(name="orca-run", persist_result=False, log_prints=False, validate_parameters=False)
-async def execute_run(run_id: str, pipeline: str, attempt: int) -> str:
+async def execute_run(run_id: str, pipeline: str, attempt: int) -> str | State:
     """Execute (or resume) one Orca run and return its final state.
 
     The run's script log appears in this flow run's logs; the flow run fails when the run
-    does not succeed, so the Prefect UI tells the same story as `orca run show`.
+    does not succeed, so the Prefect UI tells the same story as `orca run show`. A run
+    taken over by another worker ends this flow run ``Cancelled``: the other worker's flow
+    run tells the rest.
     """
     context = _CONTEXTS[run_id]
     logger = get_run_logger()
@@ -174,9 +182,12 @@ async def execute_run(run_id: str, pipeline: str, attempt: int) -> str:
         context.resume = False
         context.log_offset = 0
     final = await asyncio.to_thread(
-        dispatch.finish_run, context.settings, run_id, status.state,
+        dispatch.finish_run, context.settings, run_id, status.state, worker_id=context.worker_id,
         exit_code=status.exit_code, error=None if status.state == "succeeded" else status.detail,
     )
+    if final not in RunState.FINISHED:
+        logger.warning("run %s: %s; left to that worker", run_id, _TAKEN_OVER)
+        return Cancelled(message=f"run {run_id}: {_TAKEN_OVER}")
     logger.info("run %s %s (exit code %s)", run_id, final, status.exit_code)
     if final != RunState.SUCCEEDED:
         raise RuntimeError(f"run {run_id} {final}: {status.detail or 'see its log'}")

@@ -245,7 +245,11 @@ class Worker:
                 await execute_run.with_options(flow_run_name=f"{pipeline}-{run_id[:8]}")(
                     run_id=run_id, pipeline=pipeline, attempt=attempt, return_state=True
                 )
-            # Final state written (or the run was stopped): release the ordering key.
+            # Release the ordering key only once the run has its final state. A run taken
+            # over by another worker is that worker's to finish; a flow that crashed leaves
+            # the message to come back, and the run is resumed when the lease lapses.
+            if not await asyncio.to_thread(dispatch.is_finished, self.settings, run_id):
+                return
             await asyncio.to_thread(queue.delete, active.receipt_handle)
             self._stats.finished += 1
             await asyncio.to_thread(self._wake, ordering_key)
