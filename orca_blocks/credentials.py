@@ -13,6 +13,7 @@ from prefect_aws import AwsCredentials
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from orca_flows.aws.clients import ClientFactory
+from orca_flows.aws.sts import assume_role
 from orca_flows.errors import AwsError
 
 __all__ = ["OrcaLinkedCloudCredentials"]
@@ -214,11 +215,12 @@ class OrcaLinkedCloudCredentials(CredentialsBlock):
             self.orca_credentials.get_boto3_session(), self.region_name, self.endpoint_url
         ).client("sts")
         try:
-            response = sts.assume_role(
-                RoleArn=self.role_arn,
-                RoleSessionName=self.role_session_name,
-                ExternalId=self.external_id.get_secret_value(),
-                DurationSeconds=self.session_duration_seconds,
+            credentials = assume_role(
+                sts,
+                self.role_arn,
+                session_name=self.role_session_name,
+                external_id=self.external_id.get_secret_value(),
+                duration_seconds=self.session_duration_seconds,
             )
         except ClientError as error:
             reason = error.response["Error"].get("Message", "").rstrip(".")
@@ -229,10 +231,9 @@ class OrcaLinkedCloudCredentials(CredentialsBlock):
                 "Check that the role's trust policy allows Orca's account with this link's "
                 "ExternalId; `orca link check <link>` shows each step.",
             ) from error
-        credentials = response["Credentials"]
         return {
-            "access_key": credentials["AccessKeyId"],
-            "secret_key": credentials["SecretAccessKey"],
-            "token": credentials["SessionToken"],
-            "expiry_time": credentials["Expiration"].isoformat(),
+            "access_key": credentials.access_key_id,
+            "secret_key": credentials.secret_access_key,
+            "token": credentials.session_token,
+            "expiry_time": credentials.expiration.isoformat(),
         }

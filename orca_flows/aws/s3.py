@@ -56,6 +56,18 @@ class PrefixedBucket:
         response = self.client.get_object(Bucket=self.bucket, Key=self.key(relative))
         return response["Body"].read()
 
+    def read_from(self, relative: str, start: int = 0) -> bytes:
+        """The object's bytes from offset ``start`` on; empty when it is absent or has
+        nothing past ``start`` yet (a log that is still growing)."""
+        extra = {"Range": f"bytes={start}-"} if start else {}
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key(relative), **extra)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in {"NoSuchKey", "InvalidRange", "404", "416"}:
+                return b""
+            raise
+        return response["Body"].read()
+
     def exists(self, relative: str) -> bool:
         """Whether an object is stored at ``relative``."""
         try:

@@ -19,6 +19,7 @@ from orca_flows.db.models import Pipeline, Run, RunState, ScriptVersion, User
 from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.db.repositories.users import get_user
 from orca_flows.errors import InvalidStateError, NotFoundError, OrcaError
+from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.runners import Execution
 from orca_flows.services.execution import log_uri, runner_for, spec_for
 from orca_flows.services.link_access import LinkAccess
@@ -232,12 +233,8 @@ def view_run(run: Run, *, with_outputs: bool = True) -> RunView:
     bucket = run.pipeline.link.bucket or ""
     outputs: list[str] = []
     if with_outputs and run.state in RunState.FINISHED:
-        access = link_access(run.pipeline.link)
-        prefix = f"{run.s3_prefix}outputs/"
-        outputs = [
-            f"s3://{bucket}/{run.s3_prefix}{key}"
-            for key in _list_keys(access, bucket, prefix, run.s3_prefix or "")
-        ]
+        files = _run_files(run)
+        outputs = [files.uri(key) for key in files.list("outputs/")]
     return RunView(
         id=run.id,
         pipeline=run.pipeline.name,
@@ -261,24 +258,12 @@ def view_run(run: Run, *, with_outputs: bool = True) -> RunView:
     )
 
 
-def _list_keys(access: LinkAccess, bucket: str, prefix: str, strip: str) -> list[str]:
-    paginator = access.client("s3").get_paginator("list_objects_v2")
-    keys = []
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        keys += [item["Key"][len(strip):] for item in page.get("Contents", [])]
-    return sorted(keys)
+def _run_files(run: Run) -> PrefixedBucket:
+    """The run's corner of the link's bucket: log, outputs/ and exit-code."""
+    access = link_access(run.pipeline.link)
+    return PrefixedBucket(access.client("s3"), access.bucket, run.s3_prefix or "")
 
 
 def read_log(run: Run, *, start: int = 0) -> bytes:
     """The run's log from byte ``start`` on (empty when there is none yet)."""
-    access = link_access(run.pipeline.link)
-    extra = {"Range": f"bytes={start}-"} if start else {}
-    try:
-        response = access.client("s3").get_object(
-            Bucket=access.bucket, Key=f"{run.s3_prefix}log", **extra
-        )
-    except ClientError as error:
-        if error.response["Error"]["Code"] in {"NoSuchKey", "InvalidRange", "404", "416"}:
-            return b""
-        raise
-    return response["Body"].read()
+    return _run_files(run).read_from("log", start)

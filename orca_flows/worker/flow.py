@@ -11,9 +11,11 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Cancelled, State
 
+from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Run, RunState
 from orca_flows.runners import EXIT_CODE_KEY, Execution, ExecutionStatus, Runner, RunSpec
+from orca_flows.runners.spec import split_s3_uri
 from orca_flows.services import dispatch
 from orca_flows.services.execution import runner_for, spec_for
 from orca_flows.services.link_access import LinkAccess
@@ -46,6 +48,7 @@ class _Loaded:
     runner: Runner
     spec: RunSpec
     access: LinkAccess
+    files: PrefixedBucket  # the run's S3 prefix; one client for the whole watch
     retries: int
     command_id: str | None
     instance_id: str | None
@@ -58,10 +61,13 @@ def _load(context: RunContext, run_id: str) -> _Loaded:
         assert run is not None
         pipeline = run.pipeline
         access = context.access_for(pipeline.link_id)
+        spec = spec_for(run, pipeline, run.script_version, access.bucket)
+        bucket, prefix = split_s3_uri(spec.output_uri)
         return _Loaded(
             runner=runner_for(pipeline, access, context.settings),
-            spec=spec_for(run, pipeline, run.script_version, access.bucket),
+            spec=spec,
             access=access,
+            files=PrefixedBucket(access.client("s3"), bucket, prefix),
             retries=pipeline.retries,
             command_id=run.command_id,
             instance_id=run.instance_id,
@@ -71,23 +77,7 @@ def _load(context: RunContext, run_id: str) -> _Loaded:
 
 async def _stream_log(context: RunContext, loaded: _Loaded, logger) -> None:  # type: ignore[no-untyped-def]
     """Forward the new part of the S3 log to the flow run's logs, line by line."""
-    from orca_flows.runners.spec import split_s3_uri
-
-    bucket, prefix = split_s3_uri(loaded.spec.output_uri)
-    s3 = loaded.access.client("s3")
-
-    def read() -> bytes:
-        extra = {"Range": f"bytes={context.log_offset}-"} if context.log_offset else {}
-        try:
-            return s3.get_object(Bucket=bucket, Key=prefix + "log", **extra)["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            return b""
-        except s3.exceptions.ClientError as error:  # InvalidRange: nothing new yet
-            if "InvalidRange" in str(error) or "416" in str(error):
-                return b""
-            raise
-
-    chunk = await asyncio.to_thread(read)
+    chunk = await asyncio.to_thread(loaded.files.read_from, "log", context.log_offset)
     complete = chunk[: chunk.rfind(b"\n") + 1]  # only whole lines; the rest comes next time
     context.log_offset += len(complete)
     for line in complete.decode(errors="replace").splitlines():
@@ -142,10 +132,7 @@ async def _start_or_resume(context: RunContext, run_id: str, loaded: _Loaded) ->
 
 def _clear_previous_attempt(loaded: _Loaded) -> None:
     """Remove the last attempt's marker so the next attempt's status is its own."""
-    from orca_flows.runners.spec import split_s3_uri
-
-    bucket, prefix = split_s3_uri(loaded.spec.output_uri)
-    loaded.access.client("s3").delete_object(Bucket=bucket, Key=prefix + EXIT_CODE_KEY)
+    loaded.files.delete(EXIT_CODE_KEY)
 
 
 @flow(name="orca-run", persist_result=False, log_prints=False, validate_parameters=False)
