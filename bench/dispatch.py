@@ -237,8 +237,8 @@ class Bench:
         from orca_flows.db.engine import session_scope
         from orca_flows.services.links import create_local_link
         from orca_flows.services.pipelines import ScriptFile, add_pipeline
-        from orca_flows.services.prefect_api import prefect_api
-        from orca_flows.services.sandbox import start_sandbox, stop_sandbox
+        from orca_flows.prefect_adapter.api import prefect_api
+        from orca_flows.local.sandbox import start_sandbox, stop_sandbox
         from orca_flows.services.users import add_user
         from orca_flows.settings import get_settings
 
@@ -469,7 +469,7 @@ class Bench:
         from orca_flows.aws.sqs import FifoQueue
         from orca_flows.db.engine import session_scope
         from orca_flows.db.models import Pipeline, ScriptVersion
-        from orca_flows.services.execution import runner_for
+        from orca_flows.runners.factory import runner_for
         from orca_flows.services.links import link_access
 
         with session_scope(self.settings.effective_database_url) as session:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orca_flows.db.engine import dispose_engines, get_engine, session_scope
 from orca_flows.db.models import User
-from orca_flows.services.sandbox import SandboxState, start_sandbox, stop_sandbox
+from orca_flows.local.sandbox import SandboxState, start_sandbox, stop_sandbox
 from orca_flows.services.users import add_user
 from orca_flows.settings import get_settings
 from tests.support.mariadb import MariaDB, find_mariadbd, start_mariadb

@@ -13,7 +13,7 @@ from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
 from orca_flows.errors import NotFoundError
 from orca_flows.services.auth import signed_in_user
-from orca_flows.services.prefect_api import prefect_api
+from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.runs import Submitted, submit_run
 from orca_flows.settings import OrcaSettings, get_settings
 

@@ -77,7 +77,7 @@ def user_session(user: str | None) -> Iterator[tuple[Session, User, OrcaSettings
 
     Everything in the block commits together at the end, or nothing does.
     """
-    from orca_flows.services.prefect_api import prefect_api
+    from orca_flows.prefect_adapter.api import prefect_api
     from orca_flows.services.users import resolve_user
 
     settings = get_settings()

@@ -18,6 +18,7 @@ from orca_flows.cli.common import (
 )
 from orca_flows.services import links
 from orca_flows.services.link_check import check_link
+from orca_flows.settings import get_settings
 
 app = typer.Typer(help="Link AWS accounts (a role with an ExternalId).", no_args_is_help=True)
 
@@ -38,8 +39,6 @@ def kit(
     json_output: JsonOption = False,
 ) -> None:
     """Print the CloudFormation template, quick-create link and ExternalId for a new link."""
-    from orca_flows.settings import get_settings
-
     settings = get_settings()
     if user or settings.user:
         with user_session(user) as (_, owner, settings):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from orca_flows.cli.common import JsonOption, console, exits_on_error, print_json
-from orca_flows.services.sandbox import (
+from orca_flows.local.sandbox import (
     SandboxStatus,
     sandbox_status,
     start_sandbox,

@@ -12,7 +12,7 @@ from orca_flows.cli.serve import serve
 from orca_flows.cli.ui import ui
 from orca_flows.cli.worker import worker
 from orca_flows.cli.common import console, exits_on_error
-from orca_flows.services.demo import run_demo
+from orca_flows.local.demo import run_demo
 from orca_flows.settings import get_settings
 
 app = typer.Typer(

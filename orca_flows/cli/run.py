@@ -21,7 +21,7 @@ from orca_flows.cli.common import (
 )
 from orca_flows.db.models import RunState
 from orca_flows.services import runs
-from orca_flows.services.prefect_api import prefect_api
+from orca_flows.prefect_adapter.api import prefect_api
 
 app = typer.Typer(help="Runs: start, stop, watch.", no_args_is_help=True)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from orca_flows.cli.common import exits_on_error
-from orca_flows.services.serving import serve_schedules
+from orca_flows.flows.serving import serve_schedules
 from orca_flows.settings import get_settings
 
 __all__ = ["serve"]

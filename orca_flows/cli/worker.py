@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from orca_flows.cli.common import console, exits_on_error
-from orca_flows.services.prefect_api import prefect_api
+from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.settings import get_settings
 from orca_flows.worker import Worker, WorkerOptions
 

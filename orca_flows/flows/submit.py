@@ -7,12 +7,13 @@ import functools
 
 from prefect import flow, get_run_logger, runtime
 
+from orca_flows.prefect_adapter.deployments import SUBMIT_FLOW_NAME
 from orca_flows.services.schedules import submit_firing
 from orca_flows.settings import get_settings
 
 __all__ = ["FLOW_NAME", "submit_pipeline_run"]
 
-FLOW_NAME = "orca-submit-run"
+FLOW_NAME = SUBMIT_FLOW_NAME
 
 
 @flow(
@@ -30,11 +31,8 @@ async def submit_pipeline_run(
     async one (the sync engine joins its heartbeat thread, which sleeps in 1 s steps), and
     a firing itself only takes milliseconds; served, that second is a Runner slot held.
 
-    Args:
-        owner_id: The pipeline owner's user id.
-        pipeline: The pipeline's name.
-        schedule_id: The Orca schedule this deployment fires for; the run is then requested
-            by ``schedule:<id>``. ``None`` for a run asked for from Prefect (``api``).
+    Its parameters are described once, where the deployment's schema is built:
+    ``orca_flows.prefect_adapter.deployments.submit_parameters``.
     """
     logger = get_run_logger()
     # Not asyncio.to_thread: it copies this async flow's run context into the thread, and

@@ -15,8 +15,8 @@ from orca_flows.aws.sts import caller_identity
 from orca_flows.db.base import utcnow
 from orca_flows.db.models import CloudLink, User
 from orca_flows.errors import OrcaError
-from orca_flows.services.link_access import LinkAccess
-from orca_flows.services.link_kit import DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE
+from orca_flows.prefect_adapter.link_access import LinkAccess
+from orca_flows.aws.link_kit import DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE
 from orca_flows.services.links import get_link, link_access
 
 __all__ = ["CheckStep", "LinkCheck", "check_link"]

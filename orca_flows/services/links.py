@@ -8,12 +8,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from prefect.blocks.system import Secret
 from prefect_aws import AwsCredentials
 from pydantic import SecretStr, ValidationError
 from sqlalchemy.orm import Session
 
 from orca_blocks import OrcaLinkedCloudCredentials, OrcaRunQueue
+from orca_flows.aws.clients import ClientFactory
+from orca_flows.aws.sts import caller_identity
 from orca_flows.db.models import CloudLink, Pipeline, User
 from orca_flows.db.repositories import links as links_repo
 from orca_flows.errors import (
@@ -22,15 +26,16 @@ from orca_flows.errors import (
     InvalidInputError,
     NotFoundError,
     OrcaError,
+    SandboxNotRunningError,
 )
-from orca_flows.services import link_kit
-from orca_flows.services.link_access import (
+from orca_flows.aws import link_kit
+from orca_flows.prefect_adapter.link_access import (
     LinkAccess,
     credentials_block_name,
     queue_block_name,
 )
-from orca_flows.services.prefect_blocks import delete_block, load_block, save_block
-from orca_flows.services.sandbox import (
+from orca_flows.prefect_adapter.blocks import delete_block, load_block, save_block
+from orca_flows.sandbox_record import (
     SANDBOX_ACCESS_KEY,
     running_sandbox,
     sandbox_external_id,
@@ -74,12 +79,6 @@ def _pending_secret_name(owner: User) -> str:
 def _orca_account_id(settings: OrcaSettings) -> str:
     if settings.account_id:
         return settings.account_id
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from orca_flows.aws.clients import ClientFactory
-    from orca_flows.aws.sts import caller_identity
-
     try:
         return caller_identity(ClientFactory(boto3.Session(), settings.region).client("sts")).account
     except (BotoCoreError, ClientError) as error:
@@ -282,8 +281,6 @@ def create_local_link(
     Raises:
         SandboxNotRunningError: The sandbox is not running.
     """
-    from orca_flows.errors import SandboxNotRunningError
-
     _check_name(name)
     state = running_sandbox(settings)
     if state is None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, object_session
 from orca_flows.db.models import Pipeline, Run, RunState, ScriptVersion, User
 from orca_flows.db.repositories import pipelines as pipelines_repo
 from orca_flows.errors import AlreadyExistsError, InUseError, InvalidInputError, NotFoundError
-from orca_flows.services.link_access import LinkAccess
+from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.services.links import get_link, link_access
 from orca_flows.settings import OrcaSettings
 
@@ -268,7 +268,7 @@ def active_runs(session: Session, pipeline: Pipeline) -> Sequence[Run]:
 def _remove_schedule_deployment(pipeline: Pipeline) -> None:
     """Delete the Prefect deployment of the pipeline's schedule (its row goes by cascade)."""
     from orca_flows.db.repositories.schedules import get_schedule_of_pipeline
-    from orca_flows.services.schedule_deployments import delete_deployment
+    from orca_flows.prefect_adapter.deployments import delete_deployment
 
     schedule = get_schedule_of_pipeline(object_session(pipeline), pipeline.id)
     if schedule is not None and schedule.deployment_id:

@@ -18,14 +18,14 @@ from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Pipeline, Run, RunState, ScriptVersion, User
 from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.db.repositories.users import get_user
-from orca_flows.errors import InvalidStateError, NotFoundError, OrcaError
+from orca_flows.errors import InvalidInputError, InvalidStateError, NotFoundError, OrcaError
 from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.runners import Execution
-from orca_flows.services.execution import log_uri, runner_for, spec_for
-from orca_flows.services.link_access import LinkAccess
+from orca_flows.runners.factory import log_uri, runner_for, spec_for
+from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.services.links import link_access
 from orca_flows.services.pipelines import get_pipeline, resolve_ordering_key
-from orca_flows.settings import OrcaSettings
+from orca_flows.settings import OrcaSettings, get_settings
 
 __all__ = [
     "RunView",
@@ -150,8 +150,6 @@ def stop_run(session: Session, owner: User, run_id: str) -> str:
         NotFoundError: No such run.
         InvalidStateError: The run has already finished.
     """
-    from orca_flows.settings import get_settings
-
     run = get_run(session, owner, run_id)
     now = utcnow()
     if run.state == RunState.QUEUED and runs_repo.compare_and_set_state(
@@ -189,8 +187,6 @@ def list_runs(
 ) -> Sequence[Run]:
     """The owner's runs, newest first, filtered and paginated in the database."""
     if state is not None and state not in RunState.ALL:
-        from orca_flows.errors import InvalidInputError
-
         raise InvalidInputError("state", f"state {state!r} must be one of: {', '.join(RunState.ALL)}.")
     pipeline_id = get_pipeline(session, owner, pipeline).id if pipeline else None
     return runs_repo.list_runs(

@@ -22,16 +22,16 @@ from orca_flows.db.repositories import schedules as schedules_repo
 from orca_flows.db.repositories.users import get_user
 from orca_flows.errors import InvalidStateError, NotFoundError, OrcaError
 from orca_flows.services.pipelines import get_pipeline
-from orca_flows.services.prefect_api import prefect_api
+from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.runs import submit_run
-from orca_flows.services.schedule_deployments import (
+from orca_flows.prefect_adapter.deployments import (
     DeploymentSpec,
     apply_deployment,
     check_prefect_reachable,
     delete_deployment,
     pause_deployment,
 )
-from orca_flows.services.schedule_timing import check_timing, next_fire_times
+from orca_flows.prefect_adapter.schedule_timing import check_timing, next_fire_times
 from orca_flows.settings import OrcaSettings
 
 __all__ = [

@@ -19,11 +19,11 @@ from orca_flows.aws.sqs import FifoQueue, QueueMessage
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import CloudLink, Pipeline, Run
 from orca_flows.errors import OrcaError
-from orca_flows.services import dispatch
-from orca_flows.services.link_access import LinkAccess
+from orca_flows.worker import claims as dispatch
+from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.services.runs import send_run_message
 from orca_flows.settings import OrcaSettings
-from orca_flows.worker.flow import _CONTEXTS, RunContext, execute_run
+from orca_flows.worker.execution import _CONTEXTS, RunContext, execute_run
 
 __all__ = ["Worker", "WorkerOptions"]
 

@@ -27,7 +27,7 @@ from orca_flows.db.models import Run, RunState, User
 from orca_flows.services.links import create_local_link
 from orca_flows.services.pipelines import ScriptFile, add_pipeline
 from orca_flows.services.runs import submit_run
-from orca_flows.services.sandbox import SandboxState
+from orca_flows.local.sandbox import SandboxState
 from orca_flows.settings import get_settings
 
 ORCA = str(Path(sys.executable).with_name("orca"))

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from orca_flows.services.sandbox import SandboxState
+from orca_flows.local.sandbox import SandboxState
 from tests.execution.conftest import Ledger, Orca, Workers
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("prefect_server")]

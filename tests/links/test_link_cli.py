@@ -15,7 +15,7 @@ from orca_flows.cli.main import app
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
 from orca_flows.db.repositories.pipelines import create_pipeline
-from orca_flows.services.sandbox import SANDBOX_ACCOUNT_ID, SandboxState
+from orca_flows.local.sandbox import SANDBOX_ACCOUNT_ID, SandboxState
 from orca_flows.settings import get_settings
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

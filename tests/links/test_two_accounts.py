@@ -6,9 +6,9 @@ import pytest
 
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
-from orca_flows.services.link_access import LinkAccess
+from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.services.links import create_local_link, link_access
-from orca_flows.services.sandbox import SANDBOX_ACCOUNT_ID, SandboxState, orca_side_factory
+from orca_flows.local.sandbox import SANDBOX_ACCOUNT_ID, SandboxState, orca_side_factory
 from orca_flows.settings import get_settings
 
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner, Result
 from orca_flows.cli.main import app
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
-from orca_flows.services.link_access import LinkAccess
+from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.services.links import create_local_link, link_access
 from orca_flows.settings import get_settings
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orca_flows.db.models import User
-from orca_flows.services.link_access import LinkAccess
+from orca_flows.prefect_adapter.link_access import LinkAccess
 from tests.pipelines.conftest import listed, orca, queued_messages, stored_objects
 
 SCRIPT = b"echo hello\n"

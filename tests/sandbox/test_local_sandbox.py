@@ -20,7 +20,7 @@ from orca_flows.aws.clients import ClientFactory
 from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.aws.sqs import FifoQueue
 from orca_flows.errors import SandboxNotRunningError
-from orca_flows.services.sandbox import SANDBOX_ACCOUNT_ID, sandbox_clients
+from orca_flows.local.sandbox import SANDBOX_ACCOUNT_ID, sandbox_clients
 from orca_flows.settings import get_settings
 
 ORCA = str(Path(sys.executable).with_name("orca"))

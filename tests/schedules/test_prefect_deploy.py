@@ -15,7 +15,7 @@ from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Run, User
 from orca_flows.services.links import create_local_link
 from orca_flows.services.pipelines import ScriptFile, add_pipeline
-from orca_flows.services.sandbox import SandboxState
+from orca_flows.local.sandbox import SandboxState
 from orca_flows.settings import get_settings
 from tests.support.prefect_server import PrefectServer
 

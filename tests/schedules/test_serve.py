@@ -18,7 +18,7 @@ from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Pipeline, Run, User
 from orca_flows.services.links import create_local_link, link_access
 from orca_flows.services.pipelines import ScriptFile, add_pipeline
-from orca_flows.services.sandbox import SandboxState
+from orca_flows.local.sandbox import SandboxState
 from orca_flows.settings import get_settings
 from tests.schedules.conftest import orca, read_deployment, schedule_rows
 

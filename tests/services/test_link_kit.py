@@ -13,7 +13,7 @@ from cfnlint.api import ManualArgs, lint_file
 from cfnlint.helpers import REGIONS
 
 from orca_flows.errors import InvalidInputError
-from orca_flows.services.link_kit import (
+from orca_flows.aws.link_kit import (
     STAR_RESOURCE_ACTIONS,
     LinkKit,
     build_role_policy,

@@ -17,7 +17,7 @@ from orca_flows.db.repositories import pipelines as pipelines_repo
 from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.services.links import create_local_link
 from orca_flows.services.pipelines import ScriptFile, add_pipeline
-from orca_flows.services.prefect_api import prefect_api
+from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.users import add_user
 from orca_flows.settings import get_settings
 from tests.conftest import PASSWORD

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from orca_flows.cli.ui import streamlit_command
-from orca_flows.services.sandbox import SandboxState
+from orca_flows.local.sandbox import SandboxState
 from tests.conftest import PASSWORD
 
 import playwright.sync_api as playwright  # noqa: E402 - a test dependency (the test extra)

@@ -9,7 +9,7 @@ from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
 from orca_flows.db.repositories.pipelines import create_pipeline
 from orca_flows.services.links import get_link
-from orca_flows.services.sandbox import SandboxState
+from orca_flows.local.sandbox import SandboxState
 from orca_flows.settings import get_settings
 from tests.ui.conftest import button, field_errors, open_page, texts, widget
 

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
 from orca_flows.services.pipelines import list_pipelines
-from orca_flows.services.sandbox import SandboxState
+from orca_flows.local.sandbox import SandboxState
 from orca_flows.settings import get_settings
 from tests.ui.conftest import (
     add_script,

@@ -12,10 +12,10 @@ from orca_flows.db.models import RunState, User
 from orca_flows.db.repositories.runs import compare_and_set_state
 from orca_flows.errors import InvalidInputError
 from orca_flows.services.links import get_link, link_access
-from orca_flows.services.prefect_api import prefect_api
+from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.run_outputs import read_output
 from orca_flows.services.runs import get_run, submit_run
-from orca_flows.services.sandbox import SandboxState
+from orca_flows.local.sandbox import SandboxState
 from orca_flows.settings import get_settings
 from tests.ui.conftest import add_script, button, link_the_sandbox, open_page, texts
 from ui.display import state_label

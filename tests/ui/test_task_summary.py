@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from orca_flows.db.base import utcnow
 from orca_flows.db.models import RunState, User
-from orca_flows.services.sandbox import SandboxState
+from orca_flows.local.sandbox import SandboxState
 from tests.ui.conftest import (
     add_script,
     button,

@@ -16,7 +16,7 @@ from orca_flows.services.links import (
     list_links,
     remove_link,
 )
-from orca_flows.services.sandbox import running_sandbox
+from orca_flows.sandbox_record import running_sandbox
 from ui.forms import FieldErrors, flash, refusals, show_flash
 from ui.session import user_scope
 

@@ -11,7 +11,7 @@ import streamlit as st
 from orca_flows.db.models import RunState
 from orca_flows.errors import NotFoundError
 from orca_flows.services.auth import signed_in_user
-from orca_flows.services.prefect_api import prefect_api
+from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.run_outputs import output_name, read_output
 from orca_flows.services.runs import RunView, get_run, read_log, stop_run, view_run
 from orca_flows.settings import OrcaSettings

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from orca_flows.db.base import utcnow
 from orca_flows.db.engine import session_scope
-from orca_flows.db.models import Run, RunState
+from orca_flows.db.models import Pipeline, Run, RunState
 from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.settings import OrcaSettings
 
@@ -222,8 +222,6 @@ def keys_to_wake(session: Session, link_ids: list[int], older_than_seconds: int 
     Only runs older than ``older_than_seconds`` count, so a submit in progress (row
     committed, message about to be sent) is not doubled.
     """
-    from orca_flows.db.models import Pipeline
-
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     return list(
         session.scalars(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from orca_flows.sandbox_record import running_sandbox
 from orca_flows.settings import OrcaSettings
 
 __all__ = ["configured_prefect_api_url", "prefect_api"]
@@ -30,8 +31,6 @@ def prefect_api(settings: OrcaSettings) -> Iterator[str | None]:
     if configured:
         yield configured
         return
-    from orca_flows.services.sandbox import running_sandbox
-
     state = running_sandbox(settings)
     if state is None or state.prefect_api_url is None:
         yield None

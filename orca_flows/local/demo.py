@@ -24,11 +24,12 @@ from orca_flows.examples import EXAMPLES
 from orca_flows.services.link_check import check_link
 from orca_flows.services.links import create_local_link, link_access
 from orca_flows.services.pipelines import ScriptFile, add_pipeline, upload_version
-from orca_flows.services.prefect_api import prefect_api
+from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.runs import submit_run, view_run
-from orca_flows.services.sandbox import start_sandbox, stop_sandbox
+from orca_flows.local.sandbox import start_sandbox, stop_sandbox
 from orca_flows.services.users import add_user
 from orca_flows.settings import OrcaSettings
+from orca_flows.worker import Worker, WorkerOptions
 
 __all__ = ["DEMO_EMAIL", "DemoReport", "DemoRun", "run_demo"]
 
@@ -133,8 +134,6 @@ def _states(settings: OrcaSettings, run_ids: list[str]) -> dict[str, tuple[str, 
 
 def _execute(settings: OrcaSettings, run_ids: list[str], progress: Callable[[str], None]) -> None:
     """Run a worker until every demo run has finished, reporting each state change."""
-    from orca_flows.worker import Worker, WorkerOptions
-
     # The flow runs' own log lines (and the failing example's error) go to the Prefect
     # UI; the demo prints its own summary.
     logging.getLogger("prefect").setLevel(logging.CRITICAL)

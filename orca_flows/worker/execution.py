@@ -16,9 +16,9 @@ from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Run, RunState
 from orca_flows.runners import EXIT_CODE_KEY, Execution, ExecutionStatus, Runner, RunSpec
 from orca_flows.runners.spec import split_s3_uri
-from orca_flows.services import dispatch
-from orca_flows.services.execution import runner_for, spec_for
-from orca_flows.services.link_access import LinkAccess
+from orca_flows.worker import claims as dispatch
+from orca_flows.runners.factory import runner_for, spec_for
+from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.settings import OrcaSettings
 
 __all__ = ["RunContext", "execute_run"]

@@ -32,12 +32,23 @@ import boto3
 from orca_flows.aws.clients import ClientFactory
 from orca_flows.aws.sts import assume_role, caller_identity
 from orca_flows.errors import SandboxError, SandboxNotRunningError
-from orca_flows.services.link_kit import (
+from orca_flows.aws.link_kit import (
     DEFAULT_ROLE_NAME,
     DEFAULT_STACK_NAME,
     build_template,
-    new_external_id,
     role_arn_for,
+)
+from orca_flows.prefect_adapter.api import configured_prefect_api_url
+from orca_flows.sandbox_record import (
+    SANDBOX_ACCESS_KEY,
+    SANDBOX_ACCOUNT_ID,
+    SandboxIdentity,
+    SandboxState,
+    answers,
+    pid_runs,
+    running_sandbox,
+    sandbox_external_id,
+    write_private,
 )
 from orca_flows.settings import OrcaSettings
 
@@ -56,65 +67,9 @@ __all__ = [
     "stop_sandbox",
 ]
 
-# The emulator accepts any key; fixed fake ones keep real credentials out of local mode.
-SANDBOX_ACCESS_KEY = "orca-sandbox"
-# The account the sandbox plays for the user (Orca's own side is moto's default account).
-SANDBOX_ACCOUNT_ID = "111122223333"
 # Who deploys the link stack in the sandbox: the user at their console, so to speak.
 _SANDBOX_ADMIN_ROLE = f"arn:aws:iam::{SANDBOX_ACCOUNT_ID}:role/OrcaSandboxAdmin"
 _STARTUP_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class SandboxIdentity:
-    """What survives `orca local down`: the ports and the sandbox link's ExternalId.
-
-    Keeping them makes local links (their block stores endpoint and ExternalId) work again
-    after a restart.
-    """
-
-    external_id: str = field(default_factory=new_external_id)
-    port: int = 0
-    prefect_port: int = 0
-
-    @classmethod
-    def load(cls, path: Path) -> SandboxIdentity:
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (FileNotFoundError, ValueError, TypeError):
-            return cls()
-
-    def save(self, path: Path) -> None:
-        _write_private(path, json.dumps(asdict(self), indent=2))
-
-
-@dataclass(frozen=True)
-class SandboxState:
-    """What `orca local up` records under ORCA_HOME about the running processes."""
-
-    pid: int
-    port: int
-    endpoint_url: str
-    started_at: str
-    region: str
-    bucket: str
-    queue: str
-    account_id: str
-    role_arn: str
-    prefect_pid: int | None = None
-    prefect_api_url: str | None = None
-
-    @classmethod
-    def load(cls, path: Path) -> SandboxState | None:
-        """The recorded state, or ``None`` when nothing (readable) is recorded."""
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (FileNotFoundError, ValueError, TypeError):
-            return None
-
-    def save(self, path: Path) -> None:
-        """Write atomically so a concurrent reader never sees half a file."""
-        _write_private(path, json.dumps(asdict(self), indent=2))
 
 
 @dataclass(frozen=True)
@@ -126,13 +81,6 @@ class SandboxStatus:
     already_running: bool = False
     provisioned: tuple[str, ...] = ()
     stale_record_found: bool = False
-
-
-def _write_private(path: Path, text: str) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.touch(mode=0o600)
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def orca_side_factory(settings: OrcaSettings, endpoint_url: str) -> ClientFactory:
@@ -158,24 +106,6 @@ def _user_side_factory(orca: ClientFactory) -> ClientFactory:
     return ClientFactory(session, orca.region, orca.endpoint_url, orca.max_attempts)
 
 
-def _pid_runs(pid: int | None, marker: bytes) -> bool:
-    if pid is None:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return marker in cmdline
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def _port(preferred: int) -> int:
     """``preferred`` if it is free, else any free loopback port."""
     for candidate in (preferred, 0) if preferred else (0,):
@@ -195,19 +125,6 @@ def _locked(settings: OrcaSettings) -> Iterator[None]:
     with open(settings.home / "sandbox.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
-
-
-def running_sandbox(settings: OrcaSettings) -> SandboxState | None:
-    """The recorded sandbox if its emulator is alive and answering, else ``None``."""
-    state = SandboxState.load(settings.sandbox_state_file)
-    if state and _pid_runs(state.pid, b"moto") and _answers(f"{state.endpoint_url}/moto-api/"):
-        return state
-    return None
-
-
-def sandbox_external_id(settings: OrcaSettings) -> str:
-    """The ExternalId the sandbox's role requires (kept across restarts)."""
-    return SandboxIdentity.load(settings.sandbox_identity_file).external_id
 
 
 def ensure_provisioned(settings: OrcaSettings, state: SandboxState) -> tuple[str, ...]:
@@ -260,7 +177,7 @@ def _spawn(command: list[str], log_path: Path, env: dict[str, str] | None = None
 
 def _wait_until_up(process: subprocess.Popen[bytes], url: str, what: str, log: Path) -> None:
     deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-    while not _answers(url):
+    while not answers(url):
         if process.poll() is not None:
             raise SandboxError(
                 f"{what} exited at start (code {process.returncode}); see {log}."
@@ -294,8 +211,6 @@ def start_sandbox(settings: OrcaSettings, *, with_prefect: bool | None = None) -
         with_prefect: Start a local Prefect server too; ``None`` means "unless
             PREFECT_API_URL is configured".
     """
-    from orca_flows.services.prefect_api import configured_prefect_api_url
-
     with _locked(settings):
         stale = settings.sandbox_state_file.exists()
         state = running_sandbox(settings)
@@ -400,9 +315,9 @@ def _stop_leftovers(state: SandboxState | None) -> bool:
     """Stop whatever of a recorded sandbox still runs; True if its emulator was running."""
     if state is None:
         return False
-    if _pid_runs(state.prefect_pid, b"prefect"):
+    if pid_runs(state.prefect_pid, b"prefect"):
         _kill_group(state.prefect_pid)  # type: ignore[arg-type]
-    if not _pid_runs(state.pid, b"moto"):
+    if not pid_runs(state.pid, b"moto"):
         return False
     _kill_group(state.pid)
     return True

@@ -12,6 +12,7 @@ from orca_flows.aws.clients import ClientFactory
 from orca_flows.aws.s3 import PrefixedBucket, user_prefix
 from orca_flows.aws.sqs import FifoQueue
 from orca_flows.db.models import CloudLink
+from orca_flows.prefect_adapter.blocks import load_block
 
 __all__ = ["LinkAccess", "credentials_block_name", "queue_block_name"]
 
@@ -68,8 +69,6 @@ class LinkAccess:
         The session refreshes its own credentials; the short lifetime picks up a rotated
         ExternalId or a re-created link.
         """
-        from orca_flows.services.prefect_blocks import load_block
-
         key = (link.id, link.block_document_name)
         cached = _CACHE.get(key)
         if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from orca_flows.db.base import utcnow
 from orca_flows.db.models import Schedule
 from orca_flows.errors import InvalidInputError
-from orca_flows.services.schedule_deployments import prefect_schedule
+from orca_flows.prefect_adapter.deployments import prefect_schedule
 from orca_flows.settings import OrcaSettings
 
 __all__ = ["check_timing", "next_fire_times"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from orca_flows.db.models import Pipeline, Run, ScriptVersion
 from orca_flows.runners import LocalRunner, Runner, RunSpec, SsmRunner
-from orca_flows.services.link_access import LinkAccess
+from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.settings import OrcaSettings
 
 __all__ = ["log_uri", "output_uri", "runner_for", "spec_for"]

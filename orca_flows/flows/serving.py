@@ -21,8 +21,8 @@ from prefect.runner import Runner
 from sqlalchemy.engine import make_url
 
 from orca_flows.errors import OrcaError
-from orca_flows.services.prefect_api import prefect_api
-from orca_flows.services.schedule_deployments import check_prefect_reachable
+from orca_flows.prefect_adapter.api import prefect_api
+from orca_flows.prefect_adapter.deployments import check_prefect_reachable
 from orca_flows.services.schedules import served_deployments
 from orca_flows.settings import OrcaSettings
 

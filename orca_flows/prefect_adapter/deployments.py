@@ -15,22 +15,30 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import DeploymentScheduleCreate
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.exceptions import ObjectNotFound
+from prefect.utilities.callables import parameter_schema
 
 from orca_flows.errors import PrefectUnavailableError
-from orca_flows.services.prefect_api import configured_prefect_api_url
+from orca_flows.prefect_adapter.api import configured_prefect_api_url
 
 __all__ = [
+    "SUBMIT_ENTRYPOINT",
+    "SUBMIT_FLOW_NAME",
     "DeploymentSpec",
     "apply_deployment",
     "check_prefect_reachable",
     "delete_deployment",
     "pause_deployment",
     "prefect_schedule",
+    "submit_parameter_schema",
+    "submit_parameters",
 ]
 
-# The deployment's module-path entrypoint: importable wherever Orca is installed, so the
-# Runner of `orca serve` and any process worker load the flow without a working directory.
-_ENTRYPOINT = "orca_flows.flows.submit.submit_pipeline_run"
+# The submit flow's name and module-path entrypoint: importable wherever Orca is installed,
+# so the Runner of `orca serve` and any process worker load the flow without a working
+# directory. The flow module imports these names; this adapter never imports the flow
+# (flows sit above the use cases that call this module).
+SUBMIT_FLOW_NAME = "orca-submit-run"
+SUBMIT_ENTRYPOINT = "orca_flows.flows.submit.submit_pipeline_run"
 _SCHEDULE_SLUG = "orca"
 
 
@@ -105,11 +113,6 @@ def check_prefect_reachable(action: str) -> None:
 
 
 def _payload(spec: DeploymentSpec) -> dict[str, Any]:
-    # Imported here: the flow module imports the services that import this one.
-    from prefect.utilities.callables import parameter_schema
-
-    from orca_flows.flows.submit import submit_pipeline_run
-
     schedule = prefect_schedule(spec.cron, spec.interval_seconds, spec.timezone, spec.anchor)
     return {
         "parameters": {
@@ -126,12 +129,26 @@ def _payload(spec: DeploymentSpec) -> dict[str, Any]:
         ),
         "schedules": [DeploymentScheduleCreate(schedule=schedule, active=True, slug=_SCHEDULE_SLUG)],
         "paused": not spec.active,
-        "entrypoint": _ENTRYPOINT,
-        "parameter_openapi_schema": parameter_schema(submit_pipeline_run).model_dump(
-            exclude_unset=True
-        ),
+        "entrypoint": SUBMIT_ENTRYPOINT,
+        "parameter_openapi_schema": submit_parameter_schema(),
         "enforce_parameter_schema": True,
     }
+
+
+def submit_parameters(owner_id: int, pipeline: str, schedule_id: int | None = None) -> None:
+    """The submit flow's parameters, as a signature (a test holds the flow's equal to it).
+
+    Args:
+        owner_id: The pipeline owner's user id.
+        pipeline: The pipeline's name.
+        schedule_id: The Orca schedule this deployment fires for; the run is then requested
+            by ``schedule:<id>``. ``None`` for a run asked for from Prefect (``api``).
+    """
+
+
+def submit_parameter_schema() -> dict[str, Any]:
+    """The OpenAPI schema of the submit flow's parameters, as Prefect builds it."""
+    return parameter_schema(submit_parameters).model_dump(exclude_unset=True)
 
 
 def _existing_name(client: SyncPrefectClient, deployment_id: str | None) -> str | None:
@@ -157,11 +174,9 @@ def apply_deployment(spec: DeploymentSpec, deployment_id: str | None) -> str:
     Raises:
         PrefectUnavailableError: The Prefect API cannot be reached.
     """
-    from orca_flows.flows.submit import FLOW_NAME
-
     with _prefect(f"write the deployment of pipeline {spec.pipeline!r}") as client:
         name = _existing_name(client, deployment_id) or f"{spec.pipeline}-{secrets.token_hex(4)}"
-        flow_id = client.create_flow_from_name(FLOW_NAME)
+        flow_id = client.create_flow_from_name(SUBMIT_FLOW_NAME)
         return str(client.create_deployment(flow_id=flow_id, name=name, **_payload(spec)))
 
 

@@ -1,0 +1,124 @@
+"""What `orca local up` recorded under ORCA_HOME, and whether that sandbox is alive.
+
+Read by every layer that needs the sandbox's endpoints (the Prefect API choice, local
+links); starting and stopping the processes is `orca_flows.local.sandbox`, the CLI's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from orca_flows.aws.link_kit import new_external_id
+from orca_flows.settings import OrcaSettings
+
+__all__ = [
+    "SANDBOX_ACCESS_KEY",
+    "SANDBOX_ACCOUNT_ID",
+    "SandboxIdentity",
+    "SandboxState",
+    "answers",
+    "pid_runs",
+    "running_sandbox",
+    "sandbox_external_id",
+    "write_private",
+]
+
+# The emulator accepts any key; fixed fake ones keep real credentials out of local mode.
+SANDBOX_ACCESS_KEY = "orca-sandbox"
+# The account the sandbox plays for the user (Orca's own side is moto's default account).
+SANDBOX_ACCOUNT_ID = "111122223333"
+
+
+@dataclass(frozen=True)
+class SandboxIdentity:
+    """What survives `orca local down`: the ports and the sandbox link's ExternalId.
+
+    Keeping them makes local links (their block stores endpoint and ExternalId) work again
+    after a restart.
+    """
+
+    external_id: str = field(default_factory=new_external_id)
+    port: int = 0
+    prefect_port: int = 0
+
+    @classmethod
+    def load(cls, path: Path) -> SandboxIdentity:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
+            return cls()
+
+    def save(self, path: Path) -> None:
+        write_private(path, json.dumps(asdict(self), indent=2))
+
+
+@dataclass(frozen=True)
+class SandboxState:
+    """What `orca local up` records under ORCA_HOME about the running processes."""
+
+    pid: int
+    port: int
+    endpoint_url: str
+    started_at: str
+    region: str
+    bucket: str
+    queue: str
+    account_id: str
+    role_arn: str
+    prefect_pid: int | None = None
+    prefect_api_url: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> SandboxState | None:
+        """The recorded state, or ``None`` when nothing (readable) is recorded."""
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
+            return None
+
+    def save(self, path: Path) -> None:
+        """Write atomically so a concurrent reader never sees half a file."""
+        write_private(path, json.dumps(asdict(self), indent=2))
+
+
+def write_private(path: Path, text: str) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.touch(mode=0o600)
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def pid_runs(pid: int | None, marker: bytes) -> bool:
+    if pid is None:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return marker in cmdline
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def running_sandbox(settings: OrcaSettings) -> SandboxState | None:
+    """The recorded sandbox if its emulator is alive and answering, else ``None``."""
+    state = SandboxState.load(settings.sandbox_state_file)
+    if state and pid_runs(state.pid, b"moto") and answers(f"{state.endpoint_url}/moto-api/"):
+        return state
+    return None
+
+
+def sandbox_external_id(settings: OrcaSettings) -> str:
+    """The ExternalId the sandbox's role requires (kept across restarts)."""
+    return SandboxIdentity.load(settings.sandbox_identity_file).external_id
