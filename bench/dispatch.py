@@ -303,10 +303,10 @@ class Bench:
             return rows
 
     def finished(self, run_ids: list[str]) -> bool:
-        from orca_flows.db.models import RunState
+        from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 
         rows = self.runs(run_ids)
-        return len(rows) == len(run_ids) and all(r.state in RunState.FINISHED for r in rows)
+        return len(rows) == len(run_ids) and all(r.state in FINISHED_RUN_STATES for r in rows)
 
     def wait_finished(self, run_ids: list[str], timeout: float) -> None:
         _wait_until(lambda: self.finished(run_ids), timeout, f"{len(run_ids)} Orca run(s)", every=0.1)

@@ -16,13 +16,19 @@ from orca_flows.cli.common import (
     print_json,
     user_session,
 )
+from orca_flows.domain.states import CheckStatus
 from orca_flows.services import links
 from orca_flows.services.link_check import check_link
 from orca_flows.settings import get_settings
 
 app = typer.Typer(help="Link AWS accounts (a role with an ExternalId).", no_args_is_help=True)
 
-_MARK = {"passed": "[green]pass[/]", "failed": "[red]FAIL[/]", "unverified": "[yellow]n/a[/]", "skipped": "[dim]skip[/]"}
+_MARK = {
+    CheckStatus.PASSED: "[green]pass[/]",
+    CheckStatus.FAILED: "[red]FAIL[/]",
+    CheckStatus.UNVERIFIED: "[yellow]n/a[/]",
+    CheckStatus.SKIPPED: "[dim]skip[/]",
+}
 
 
 @app.command("kit")

@@ -19,7 +19,7 @@ from orca_flows.cli.common import (
     print_json,
     user_session,
 )
-from orca_flows.db.models import RunState
+from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 from orca_flows.services import runs
 from orca_flows.prefect_adapter.api import prefect_api
 
@@ -59,7 +59,7 @@ def _wait(run_id: str, user: str | None) -> str:
         if state != last:
             err_console.print(f"{time.strftime('%H:%M:%S')} {run_id[:8]} {state}")
             last = state
-        if state in RunState.FINISHED:
+        if state in FINISHED_RUN_STATES:
             if error and state != RunState.SUCCEEDED:
                 err_console.print(f"  {error}")
             return state
@@ -126,7 +126,7 @@ def logs(
         with user_session(user) as (session, owner, _):
             run = runs.get_run(session, owner, run_id)
             chunk = runs.read_log(run, start=offset)
-            finished = run.state in RunState.FINISHED
+            finished = run.state in FINISHED_RUN_STATES
         sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
         offset += len(chunk)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from enum import StrEnum
+from typing import TypeVar
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import DateTime, MetaData, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "UTCDateTime", "utcnow"]
+__all__ = ["Base", "StrEnumColumn", "UTCDateTime", "utcnow"]
 
 # Named constraints make Alembic migrations identical on SQLite and MySQL.
 NAMING_CONVENTION = {
@@ -49,6 +51,30 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StrEnumColumn(TypeDecorator[E]):
+    """A ``StrEnum`` stored as its plain value in ``VARCHAR(16)``; read back as the enum.
+
+    No database enum type: the stored strings are the contract, and a new state needs no
+    migration on either dialect.
+    """
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__()
+        self._enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self._enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self._enum(value)
 
 
 class Base(DeclarativeBase):

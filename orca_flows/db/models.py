@@ -18,32 +18,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from orca_flows.db.base import Base, UTCDateTime, utcnow
+from orca_flows.db.base import Base, StrEnumColumn, UTCDateTime, utcnow
+from orca_flows.domain.states import CheckStatus, RunState
 
 __all__ = [
     "CloudLink",
     "OrderingKeyCounter",
     "Pipeline",
     "Run",
-    "RunState",
     "Schedule",
     "ScriptVersion",
     "User",
 ]
-
-
-class RunState:
-    """The run states of DESIGN.md's lifecycle (strings, stored as they are)."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    CANCELLED = "cancelled"
-
-    ALL = (QUEUED, RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED)
-    FINISHED = (SUCCEEDED, FAILED, TIMED_OUT, CANCELLED)
 
 
 class User(Base):
@@ -76,7 +62,7 @@ class CloudLink(Base):
     queue_url: Mapped[str | None] = mapped_column(String(1024))
     local: Mapped[bool] = mapped_column(Boolean, default=False)
     block_document_name: Mapped[str] = mapped_column(String(255))
-    last_check_status: Mapped[str | None] = mapped_column(String(16))
+    last_check_status: Mapped[CheckStatus | None] = mapped_column(StrEnumColumn(CheckStatus))
     last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_check_detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -150,7 +136,8 @@ class Run(Base):
     script_version_id: Mapped[int] = mapped_column(ForeignKey("script_versions.id"))
     ordering_key: Mapped[str] = mapped_column(String(255))
     sequence: Mapped[int] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(String(16), default=RunState.QUEUED)
+    # Stored as its plain value (no DB enum type, so adding a state needs no migration).
+    state: Mapped[RunState] = mapped_column(StrEnumColumn(RunState), default=RunState.QUEUED)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     requested_by: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orca_flows.db.engine import session_scope
-from orca_flows.db.models import Run, RunState
+from orca_flows.db.models import Run
+from orca_flows.domain.states import RunState
 from orca_flows.db.repositories.links import get_link_by_name
 from orca_flows.db.repositories.pipelines import get_pipeline_by_name
 from orca_flows.db.repositories.users import get_user_by_email

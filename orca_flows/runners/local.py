@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from orca_flows.domain.states import ExecutionState
 from orca_flows.errors import InvalidInputError
 from orca_flows.runners.base import Backoff, wait_for_execution
 from orca_flows.runners.bootstrap import render_bootstrap, render_kill
@@ -133,10 +134,10 @@ class LocalRunner:
         if (final := read_marker(self.s3_client, spec)) is not None:
             return final
         if alive:
-            return ExecutionStatus("running")
+            return ExecutionStatus(ExecutionState.RUNNING)
         detail = "the bootstrap process ended without an exit-code marker"
         output = self._bootstrap_output(spec.execution_key)
-        return ExecutionStatus("failed", None, f"{detail}: {output}" if output else detail)
+        return ExecutionStatus(ExecutionState.FAILED, None, f"{detail}: {output}" if output else detail)
 
     def stop(self, execution: Execution, spec: RunSpec) -> None:
         """Kill the run's script and its children (the bootstrap then reports ``cancelled``).

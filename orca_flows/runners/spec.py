@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from orca_flows.domain.states import ExecutionState
 from orca_flows.errors import InvalidInputError
 
 __all__ = [
@@ -15,7 +16,6 @@ __all__ = [
     "LOG_KEY",
     "OUTPUTS_PREFIX",
     "Execution",
-    "ExecutionState",
     "ExecutionStatus",
     "RunSpec",
     "parse_marker",
@@ -28,8 +28,6 @@ LOG_KEY = "log"
 OUTPUTS_PREFIX = "outputs/"
 EXIT_CODE_KEY = "exit-code"
 
-ExecutionState = Literal["pending", "running", "succeeded", "failed", "timed_out", "cancelled"]
-_FINAL_STATES = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9-]{1,64}")
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _RESERVED_ENV = frozenset({"ORCA_RUN_ID", "ORCA_PIPELINE", "ORCA_OUTPUT_DIR"})
@@ -161,10 +159,14 @@ class ExecutionStatus:
     exit_code: int | None = None
     detail: str = ""
 
+    def __post_init__(self) -> None:
+        # Accept the plain value too (runners map SSM's statuses from tables of strings).
+        object.__setattr__(self, "state", ExecutionState(self.state))
+
     @property
     def finished(self) -> bool:
         """Whether the execution has reached a final state."""
-        return self.state in _FINAL_STATES
+        return self.state.finished
 
 
 def parse_marker(body: bytes) -> ExecutionStatus:
@@ -173,12 +175,12 @@ def parse_marker(body: bytes) -> ExecutionStatus:
     exit_code = int(marker["exit_code"])
     detail = _MARKER_ERRORS.get(marker.get("error") or "", "")
     if marker.get("cancelled"):
-        return ExecutionStatus("cancelled", exit_code, detail or "the run was stopped")
+        return ExecutionStatus(ExecutionState.CANCELLED, exit_code, detail or "the run was stopped")
     if marker.get("timed_out"):
-        return ExecutionStatus("timed_out", exit_code, "the script ran past its timeout")
+        return ExecutionStatus(ExecutionState.TIMED_OUT, exit_code, "the script ran past its timeout")
     if exit_code == 0:
-        return ExecutionStatus("succeeded", 0, detail)
-    return ExecutionStatus("failed", exit_code, detail or f"the script exited with {exit_code}")
+        return ExecutionStatus(ExecutionState.SUCCEEDED, 0, detail)
+    return ExecutionStatus(ExecutionState.FAILED, exit_code, detail or f"the script exited with {exit_code}")
 
 
 def read_marker(s3_client: Any, spec: RunSpec) -> ExecutionStatus | None:

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from orca_flows.domain.states import ExecutionState
 from orca_flows.errors import InvalidInputError, NoInstanceAvailableError
 from orca_flows.runners.base import Backoff, wait_for_execution
 from orca_flows.runners.bootstrap import render_bootstrap, render_kill
 from orca_flows.runners.spec import (
     Execution,
-    ExecutionState,
     ExecutionStatus,
     RunSpec,
     read_marker,
@@ -27,14 +27,14 @@ DOCUMENT = "AWS-RunShellScript"
 _MAX_EXECUTION_TIMEOUT = 172_800  # AWS-RunShellScript's executionTimeout maximum (48 h)
 _KILL_EXECUTION_TIMEOUT = 60
 _STATES: dict[str, tuple[ExecutionState, str]] = {
-    "Pending": ("pending", ""),
-    "Delayed": ("pending", "SSM could not reach the instance yet and keeps trying"),
-    "InProgress": ("running", ""),
-    "Success": ("succeeded", ""),
-    "Failed": ("failed", ""),
-    "TimedOut": ("timed_out", ""),
-    "Cancelling": ("cancelled", ""),
-    "Cancelled": ("cancelled", ""),
+    "Pending": (ExecutionState.PENDING, ""),
+    "Delayed": (ExecutionState.PENDING, "SSM could not reach the instance yet and keeps trying"),
+    "InProgress": (ExecutionState.RUNNING, ""),
+    "Success": (ExecutionState.SUCCEEDED, ""),
+    "Failed": (ExecutionState.FAILED, ""),
+    "TimedOut": (ExecutionState.TIMED_OUT, ""),
+    "Cancelling": (ExecutionState.CANCELLED, ""),
+    "Cancelled": (ExecutionState.CANCELLED, ""),
 }
 
 
@@ -255,7 +255,7 @@ class SsmRunner:
     @staticmethod
     def _from_invocation(invocation: dict[str, Any]) -> ExecutionStatus:
         status = invocation["Status"]
-        state, detail = _STATES.get(status, ("failed", f"unexpected SSM status {status}"))
+        state, detail = _STATES.get(status, (ExecutionState.FAILED, f"unexpected SSM status {status}"))
         code = invocation.get("ResponseCode")
         exit_code = code if code is not None and code >= 0 else None
         details = invocation.get("StatusDetails", "")

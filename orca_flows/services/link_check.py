@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from orca_flows.aws.sts import caller_identity
 from orca_flows.db.base import utcnow
 from orca_flows.db.models import CloudLink, User
+from orca_flows.domain.states import CheckStatus
 from orca_flows.errors import OrcaError
 from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.aws.link_kit import DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE
@@ -21,7 +22,6 @@ from orca_flows.services.links import get_link, link_access
 
 __all__ = ["CheckStep", "LinkCheck", "check_link"]
 
-PASSED, FAILED, UNVERIFIED, SKIPPED = "passed", "failed", "unverified", "skipped"
 _PROBE_GROUP = "orca-link-check"
 
 
@@ -30,7 +30,7 @@ class CheckStep:
     """One verified step: its name, outcome, what was seen and, on failure, the fix."""
 
     name: str
-    status: str
+    status: CheckStatus
     detail: str
     fix: str = ""
 
@@ -45,7 +45,7 @@ class LinkCheck:
     @property
     def passed(self) -> bool:
         """No step failed (steps that cannot be verified here do not fail the check)."""
-        return all(step.status != FAILED for step in self.steps)
+        return all(step.status != CheckStatus.FAILED for step in self.steps)
 
 
 class _StepFailed(Exception):
@@ -140,7 +140,7 @@ def _ssm(access: LinkAccess, link: CloudLink) -> tuple[str, str]:
         if status >= 500 and access.factory.endpoint_url:
             # moto's server answers a bare 500 for APIs it lacks; AWS itself is only
             # reached without an endpoint override, so this is never a real outage hidden.
-            return UNVERIFIED, (
+            return CheckStatus.UNVERIFIED, (
                 "cannot be verified on the local sandbox: its emulator does not implement "
                 "ssm:DescribeInstanceInformation (the local runner does not need SSM)"
             )
@@ -156,17 +156,17 @@ def _ssm(access: LinkAccess, link: CloudLink) -> tuple[str, str]:
             "AmazonSSMManagedInstanceCore and read/write on the bucket's orca/ prefix, and "
             "make sure the SSM agent runs.",
         )
-    return PASSED, f"{len(online)} instance(s) online: {', '.join(online[:5])}"
+    return CheckStatus.PASSED, f"{len(online)} instance(s) online: {', '.join(online[:5])}"
 
 
 def _run(name: str, step: Callable[[], str | tuple[str, str]]) -> CheckStep:
     try:
         result = step()
     except _StepFailed as failure:
-        return CheckStep(name, FAILED, failure.detail, failure.fix)
+        return CheckStep(name, CheckStatus.FAILED, failure.detail, failure.fix)
     if isinstance(result, tuple):
         return CheckStep(name, *result)
-    return CheckStep(name, PASSED, result)
+    return CheckStep(name, CheckStatus.PASSED, result)
 
 
 def check_link(session: Session, owner: User, name: str) -> LinkCheck:
@@ -183,12 +183,12 @@ def check_link(session: Session, owner: User, name: str) -> LinkCheck:
         ("queue", lambda: _queue(access, link)),
         ("ssm targets", lambda: _ssm(access, link)),
     ]
-    if steps[0].status == FAILED:
-        steps += [CheckStep(n, SKIPPED, "needs the role") for n, _ in later]
+    if steps[0].status == CheckStatus.FAILED:
+        steps += [CheckStep(n, CheckStatus.SKIPPED, "needs the role") for n, _ in later]
     else:
         steps += [_run(n, step) for n, step in later]
     result = LinkCheck(link.name, tuple(steps))
-    link.last_check_status = PASSED if result.passed else FAILED
+    link.last_check_status = CheckStatus.PASSED if result.passed else CheckStatus.FAILED
     link.last_check_at = utcnow()
     link.last_check_detail = json.dumps([asdict(step) for step in steps])
     session.flush()

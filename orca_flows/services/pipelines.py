@@ -11,7 +11,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from orca_flows.db.models import Pipeline, Run, RunState, ScriptVersion, User
+from orca_flows.db.models import Pipeline, Run, ScriptVersion, User
+from orca_flows.domain.states import RunState
 from orca_flows.db.repositories import pipelines as pipelines_repo
 from orca_flows.errors import AlreadyExistsError, InUseError, InvalidInputError, NotFoundError
 from orca_flows.prefect_adapter.link_access import LinkAccess

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from orca_flows.db.base import utcnow
 from orca_flows.db.engine import session_scope
-from orca_flows.db.models import Pipeline, Run, RunState, ScriptVersion, User
+from orca_flows.db.models import Pipeline, Run, ScriptVersion, User
+from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.db.repositories.users import get_user
 from orca_flows.errors import InvalidInputError, InvalidStateError, NotFoundError, OrcaError
@@ -186,8 +187,8 @@ def list_runs(
     offset: int = 0,
 ) -> Sequence[Run]:
     """The owner's runs, newest first, filtered and paginated in the database."""
-    if state is not None and state not in RunState.ALL:
-        raise InvalidInputError("state", f"state {state!r} must be one of: {', '.join(RunState.ALL)}.")
+    if state is not None and state not in set(RunState):
+        raise InvalidInputError("state", f"state {state!r} must be one of: {', '.join(RunState)}.")
     pipeline_id = get_pipeline(session, owner, pipeline).id if pipeline else None
     return runs_repo.list_runs(
         session, owner.id, pipeline_id=pipeline_id, state=state, since=since,
@@ -228,7 +229,7 @@ def view_run(run: Run, *, with_outputs: bool = True) -> RunView:
     """The run's fields; ``outputs`` lists ``s3://`` URIs (one S3 listing)."""
     bucket = run.pipeline.link.bucket or ""
     outputs: list[str] = []
-    if with_outputs and run.state in RunState.FINISHED:
+    if with_outputs and run.state in FINISHED_RUN_STATES:
         files = _run_files(run)
         outputs = [files.uri(key) for key in files.list("outputs/")]
     return RunView(

@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from orca_flows.db.models import Pipeline, Run, RunState, ScriptVersion, User
+from orca_flows.db.models import Pipeline, Run, ScriptVersion, User
+from orca_flows.domain.states import RunState
 from orca_flows.errors import InvalidInputError
 from orca_flows.services.pipelines import get_pipeline
 
@@ -33,7 +34,7 @@ class RunFilter:
 
     Attributes:
         pipeline: A pipeline name of the owner.
-        states: Run states (any of ``RunState.ALL``).
+        states: Run states (any of ``RunState``).
         since: Requested at or after this moment (aware).
         until: Requested before this moment (aware).
     """
@@ -97,10 +98,10 @@ def _scoped(session: Session, owner: User, query: Select, runs: RunFilter, *, st
         # Through the owner's pipelines only: another user's name is "no such pipeline".
         query = query.where(Run.pipeline_id == get_pipeline(session, owner, runs.pipeline).id)
     if states and runs.states:
-        unknown = sorted(set(runs.states) - set(RunState.ALL))
+        unknown = sorted(set(runs.states) - set(RunState))
         if unknown:
             raise InvalidInputError(
-                "state", f"state {unknown[0]!r} must be one of: {', '.join(RunState.ALL)}."
+                "state", f"state {unknown[0]!r} must be one of: {', '.join(RunState)}."
             )
         query = query.where(Run.state.in_(runs.states))
     if runs.since is not None:
@@ -116,7 +117,7 @@ def count_by_state(session: Session, owner: User, runs: RunFilter) -> dict[str, 
     The state filter is ignored on purpose: the counts are what lets a user pick one.
     """
     query = _scoped(session, owner, select(Run.state, func.count()), runs, states=False)
-    counts = dict.fromkeys(RunState.ALL, 0)
+    counts = dict.fromkeys(RunState, 0)
     for state, count in session.execute(query.group_by(Run.state)):
         counts[state] = count
     return counts

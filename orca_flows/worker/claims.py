@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from orca_flows.db.base import utcnow
 from orca_flows.db.engine import session_scope
-from orca_flows.db.models import Pipeline, Run, RunState
+from orca_flows.db.models import Pipeline, Run
+from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.settings import OrcaSettings
 
@@ -62,7 +63,7 @@ def claim_run(settings: OrcaSettings, run_id: str, worker_id: str) -> Claim:
     lease_until = now + timedelta(seconds=settings.worker_lease_seconds)
     with session_scope(settings.effective_database_url) as session:
         run = session.get(Run, run_id)
-        if run is None or run.state in RunState.FINISHED:
+        if run is None or run.state in FINISHED_RUN_STATES:
             return Claim("drop", detail="finished" if run else "no such run")
         if run.state == RunState.QUEUED:
             blockers = runs_repo.earlier_unfinished_runs(session, run)
@@ -200,14 +201,14 @@ def is_finished(settings: OrcaSettings, run_id: str) -> bool:
     """Whether the run is in a final state (or gone): only then may its message be deleted."""
     with session_scope(settings.effective_database_url) as session:
         run = session.get(Run, run_id)
-        return run is None or run.state in RunState.FINISHED
+        return run is None or run.state in FINISHED_RUN_STATES
 
 
 def next_parked_run(session: Session, ordering_key: str) -> Run | None:
     """The key's first unfinished run, if it is queued and has no message to carry it."""
     first = session.scalar(
         select(Run)
-        .where(Run.ordering_key == ordering_key, Run.state.not_in(RunState.FINISHED))
+        .where(Run.ordering_key == ordering_key, Run.state.not_in(FINISHED_RUN_STATES))
         .order_by(Run.sequence)
         .limit(1)
     )

@@ -13,7 +13,8 @@ from prefect.states import Cancelled, State
 
 from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.db.engine import session_scope
-from orca_flows.db.models import Run, RunState
+from orca_flows.db.models import Run
+from orca_flows.domain.states import FINISHED_RUN_STATES, ExecutionState, RunState
 from orca_flows.runners import EXIT_CODE_KEY, Execution, ExecutionStatus, Runner, RunSpec
 from orca_flows.runners.spec import split_s3_uri
 from orca_flows.worker import claims as dispatch
@@ -98,14 +99,14 @@ async def _watch(context: RunContext, run_id: str, loaded: _Loaded, execution: E
             # Also when the stop cost us the lease: the stop may have come before the command
             # id was stored, in which case `orca run stop` had nothing to kill.
             await asyncio.to_thread(loaded.runner.stop, execution, loaded.spec)
-            return ExecutionStatus("cancelled", None, "stopped by the user")
+            return ExecutionStatus(ExecutionState.CANCELLED, None, "stopped by the user")
         if not owned:
             # A worker that found our lease lapsed took the run over and watches the same
             # execution now; finish_run refuses us and the run is left to it.
-            return ExecutionStatus("cancelled", None, _TAKEN_OVER)
+            return ExecutionStatus(ExecutionState.CANCELLED, None, _TAKEN_OVER)
         if time.monotonic() > deadline:
             await asyncio.to_thread(loaded.runner.stop, execution, loaded.spec)
-            return ExecutionStatus("timed_out", None, "no exit-code marker long after the timeout")
+            return ExecutionStatus(ExecutionState.TIMED_OUT, None, "no exit-code marker long after the timeout")
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 2.0)
 
@@ -153,7 +154,7 @@ async def execute_run(run_id: str, pipeline: str, attempt: int) -> str | State:
         execution = await _start_or_resume(context, run_id, loaded)
         logger.info("execution %s on %s", execution.command_id, execution.instance_id or "this host")
         status = await _watch(context, run_id, loaded, execution, logger)
-        retryable = status.state in {"failed", "timed_out"}
+        retryable = status.state.retryable
         if not retryable or loaded.attempt > loaded.retries:
             break
         if await asyncio.to_thread(dispatch.stop_requested, context.settings, run_id):
@@ -169,10 +170,10 @@ async def execute_run(run_id: str, pipeline: str, attempt: int) -> str | State:
         context.resume = False
         context.log_offset = 0
     final = await asyncio.to_thread(
-        dispatch.finish_run, context.settings, run_id, status.state, worker_id=context.worker_id,
-        exit_code=status.exit_code, error=None if status.state == "succeeded" else status.detail,
+        dispatch.finish_run, context.settings, run_id, status.state.run_state(), worker_id=context.worker_id,
+        exit_code=status.exit_code, error=None if status.state == ExecutionState.SUCCEEDED else status.detail,
     )
-    if final not in RunState.FINISHED:
+    if final not in FINISHED_RUN_STATES:
         logger.warning("run %s: %s; left to that worker", run_id, _TAKEN_OVER)
         return Cancelled(message=f"run {run_id}: {_TAKEN_OVER}")
     logger.info("run %s %s (exit code %s)", run_id, final, status.exit_code)

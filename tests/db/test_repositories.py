@@ -10,7 +10,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orca_flows.db.models import Run, RunState, User
+from orca_flows.db.models import Run, User
+from orca_flows.domain.states import RunState
 from orca_flows.db.repositories import links, pipelines, runs, users
 
 

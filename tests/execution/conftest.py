@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 
 from orca_flows.cli.main import app
 from orca_flows.db.engine import session_scope
-from orca_flows.db.models import Run, RunState, User
+from orca_flows.db.models import Run, User
+from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 from orca_flows.services.links import create_local_link
 from orca_flows.services.pipelines import ScriptFile, add_pipeline
 from orca_flows.services.runs import submit_run
@@ -147,7 +148,7 @@ class Orca:
 
         def finished() -> dict[str, str] | None:
             states = self.states(run_ids)
-            return states if all(s in RunState.FINISHED for s in states.values()) else None
+            return states if all(s in FINISHED_RUN_STATES for s in states.values()) else None
 
         try:
             return wait_until(finished, timeout, "runs finished")

@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from orca_flows.db.base import utcnow
 from orca_flows.db.engine import session_scope
-from orca_flows.db.models import RunState, ScriptVersion, User
+from orca_flows.db.models import ScriptVersion, User
+from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 from orca_flows.db.repositories import links as links_repo
 from orca_flows.db.repositories import pipelines as pipelines_repo
 from orca_flows.db.repositories import runs as runs_repo
@@ -139,7 +140,7 @@ def offline_runs(
             run.s3_prefix = f"orca/{user.id}/{pipeline}/runs/{run.id}/"
             if state != RunState.QUEUED:
                 run.started_at = requested + timedelta(seconds=1)
-            if state in RunState.FINISHED:
+            if state in FINISHED_RUN_STATES:
                 run.finished_at = run.started_at + timedelta(seconds=seconds)
                 run.exit_code = 0 if state == RunState.SUCCEEDED else 1
             run.state = state

@@ -8,7 +8,8 @@ import pytest
 
 from orca_flows.db.base import utcnow
 from orca_flows.db.engine import session_scope
-from orca_flows.db.models import RunState, User
+from orca_flows.db.models import User
+from orca_flows.domain.states import RunState
 from orca_flows.db.repositories.runs import compare_and_set_state
 from orca_flows.errors import InvalidInputError
 from orca_flows.services.links import get_link, link_access

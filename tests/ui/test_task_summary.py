@@ -8,7 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from orca_flows.db.base import utcnow
-from orca_flows.db.models import RunState, User
+from orca_flows.db.models import User
+from orca_flows.domain.states import RunState
 from orca_flows.local.sandbox import SandboxState
 from tests.ui.conftest import (
     add_script,
@@ -26,7 +27,7 @@ STATES = ["succeeded", "succeeded", "failed", "running", "queued"]
 
 
 def counts(app: AppTest) -> dict[str, int]:
-    labels = {state_label(state): state for state in RunState.ALL}
+    labels = {state_label(state): state for state in RunState}
     return {labels[m.label]: int(m.value) for m in app.metric}
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from orca_flows.domain.states import CheckStatus
 from orca_flows.services.link_check import check_link
 from orca_flows.services.links import (
     create_link,
@@ -21,7 +22,12 @@ from ui.forms import FieldErrors, flash, refusals, show_flash
 from ui.session import user_scope
 
 KIT_KEY = "cloud_setup_kit"
-_MARKS = {"passed": "✅", "failed": "❌", "unverified": "➖", "skipped": "⏭️"}
+_MARKS = {
+    CheckStatus.PASSED: "✅",
+    CheckStatus.FAILED: "❌",
+    CheckStatus.UNVERIFIED: "➖",
+    CheckStatus.SKIPPED: "⏭️",
+}
 
 
 def _show_steps(steps: list[dict[str, Any]]) -> None:
@@ -42,7 +48,7 @@ def _link_panel(link: dict[str, Any]) -> None:
             with refusals():
                 with user_scope(prefect=True) as scope:
                     result = check_link(scope.session, scope.user, link["name"])
-                verdict = "passed" if result.passed else "failed"
+                verdict = CheckStatus.PASSED if result.passed else CheckStatus.FAILED
                 (st.success if result.passed else st.error)(f"Link check {verdict}.")
                 _show_steps([asdict(step) for step in result.steps])
         elif link["last_check"]:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from orca_flows.db.models import RunState
+from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 from orca_flows.errors import NotFoundError
 from orca_flows.services.auth import signed_in_user
 from orca_flows.prefect_adapter.api import prefect_api
@@ -87,7 +87,7 @@ def _actions(view: RunView) -> None:
 def _outputs(loaded: _Loaded) -> None:
     st.subheader("Outputs")
     if not loaded.outputs:
-        st.caption("None yet." if loaded.view.state not in RunState.FINISHED else "The run left no files.")
+        st.caption("None yet." if loaded.view.state not in FINISHED_RUN_STATES else "The run left no files.")
     user_id = require_user().user_id
     with prefect_settings() as settings:
         for name, uri in loaded.outputs.items():
@@ -125,7 +125,7 @@ def _show(run_id: str) -> None:
         st.code(loaded.log[-_LOG_TAIL_CHARS:] or "(no output yet)", language=None)
         st.download_button("Download the full log", loaded.log, file_name=f"{view.id}.log", on_click="ignore")
         _outputs(loaded)
-        if view.state in RunState.FINISHED and st.session_state.get("overview_live") == run_id:
+        if view.state in FINISHED_RUN_STATES and st.session_state.get("overview_live") == run_id:
             # It finished while the page refreshed: one full rerun stops the refreshing.
             st.session_state.pop("overview_live")
             st.rerun()

@@ -7,7 +7,7 @@ from datetime import timedelta
 import streamlit as st
 
 from orca_flows.db.base import utcnow
-from orca_flows.db.models import RunState
+from orca_flows.domain.states import RunState
 from orca_flows.services.pipelines import list_pipelines
 from orca_flows.services.summary import RunFilter, count_by_state, duration_points, list_run_page
 from ui.display import duration, moment, state_label
@@ -54,7 +54,7 @@ def _run_buttons(pipeline_names: list[str]) -> None:
 def _filters(pipeline_names: list[str]) -> tuple[RunFilter, int]:
     pipeline, states, period, size = st.columns([2, 3, 2, 1])
     chosen = pipeline.selectbox("Pipeline", [_ALL, *pipeline_names])
-    picked = states.multiselect("State", RunState.ALL)
+    picked = states.multiselect("State", list(RunState))
     window = _PERIODS[period.selectbox("Requested", list(_PERIODS))]
     page_size = size.selectbox("Per page", [25, 50, 100], index=1)
     runs = RunFilter(

@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orca_flows.db.models import OrderingKeyCounter, Run, RunState
+from orca_flows.db.models import OrderingKeyCounter, Run
+from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 
 __all__ = [
     "compare_and_set_state",
@@ -110,7 +111,7 @@ def earlier_unfinished_runs(session: Session, run: Run) -> Sequence[Run]:
         .where(
             Run.ordering_key == run.ordering_key,
             Run.sequence < run.sequence,
-            Run.state.not_in(RunState.FINISHED),
+            Run.state.not_in(FINISHED_RUN_STATES),
         )
         .order_by(Run.sequence)
     ).all()
