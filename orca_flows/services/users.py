@@ -9,9 +9,19 @@ from sqlalchemy.orm import Session
 
 from orca_flows.db.models import User
 from orca_flows.db.repositories import users as users_repo
+from orca_flows.domain.actor import Actor
 from orca_flows.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from orca_flows.services.unit_of_work import unit_of_work
+from orca_flows.settings import OrcaSettings
 
-__all__ = ["MIN_PASSWORD_LENGTH", "add_user", "normalize_email", "password_hasher", "resolve_user"]
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "add_user",
+    "normalize_email",
+    "password_hasher",
+    "resolve_actor",
+    "resolve_user",
+]
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -74,6 +84,18 @@ def add_user(session: Session, email: str, password: str) -> User:
             )
     except IntegrityError as error:  # a concurrent registration won the unique index
         raise duplicate from error
+
+
+def resolve_actor(settings: OrcaSettings, email: str | None) -> Actor:
+    """The acting user named by ``--user`` or ORCA_USER, as an ``Actor``.
+
+    Raises:
+        InvalidInputError: No user was named.
+        NotFoundError: No user has this email.
+    """
+    with unit_of_work(settings) as session:
+        user = resolve_user(session, email)
+        return Actor(user.id, user.email)
 
 
 def resolve_user(session: Session, email: str | None) -> User:
