@@ -33,3 +33,9 @@ def orca_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "orca-home"
     monkeypatch.setenv("ORCA_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def fresh_client_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients cached by block settings must not carry one test's patches into the next."""
+    monkeypatch.setattr("orca_blocks.credentials._FACTORIES", {})

@@ -1,6 +1,9 @@
 """Credentials of a linked AWS account: Orca assumes the user's role with the link's ExternalId."""
 
+import hashlib
+import json
 import re
+import threading
 from functools import cache
 from typing import Any, Self
 
@@ -17,6 +20,10 @@ from orca_flows.aws.sts import assume_role
 from orca_flows.errors import AwsError
 
 __all__ = ["OrcaLinkedCloudCredentials"]
+
+# Client factories by block settings (see OrcaLinkedCloudCredentials.client_factory).
+_FACTORIES: dict[str, ClientFactory] = {}
+_FACTORIES_LOCK = threading.Lock()
 
 _PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 _ROLE_ARN = re.compile(
@@ -195,6 +202,33 @@ class OrcaLinkedCloudCredentials(CredentialsBlock):
         )
         return boto3.Session(botocore_session=botocore_session, region_name=self.region_name)
 
+    def client_factory(self) -> ClientFactory:
+        """The client factory of this block's settings, shared by every copy of the block.
+
+        Cached per distinct settings (role, ExternalId, region, endpoint, Orca's identity),
+        as prefect-aws caches clients per credentials block: one refreshing session and one
+        client per service, instead of a role assumption per call. Changed settings (a
+        rotated ExternalId) give a new factory.
+        """
+        key = hashlib.sha256(
+            json.dumps(
+                [
+                    self.model_dump(mode="json", exclude={"external_id", "orca_credentials"}),
+                    self.external_id.get_secret_value(),
+                    self.orca_credentials.model_dump(mode="json", context={"include_secrets": True}),
+                ],
+                sort_keys=True,
+                default=str,
+            ).encode()
+        ).hexdigest()
+        with _FACTORIES_LOCK:
+            factory = _FACTORIES.get(key)
+            if factory is None:
+                factory = _FACTORIES[key] = ClientFactory(
+                    self.get_boto3_session(), self.region_name, self.endpoint_url
+                )
+            return factory
+
     def get_client(self, client_type: str) -> Any:
         """A client for ``client_type`` (``sqs``, ``ssm``, ``s3``...) acting as the linked role.
 
@@ -202,11 +236,10 @@ class OrcaLinkedCloudCredentials(CredentialsBlock):
             client_type: The boto3 service name.
 
         Returns:
-            A boto3 client with the block's region, endpoint and standard retries.
+            A boto3 client with the block's region, endpoint and standard retries (the same
+            client for the same settings; see ``client_factory``).
         """
-        return ClientFactory(self.get_boto3_session(), self.region_name, self.endpoint_url).client(
-            client_type
-        )
+        return self.client_factory().client(client_type)
 
     def _assume_role(self) -> dict[str, str]:
         """Assume the linked role as Orca; botocore's refresh callback."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,19 +27,37 @@ def retry_config(max_attempts: int = 5, **overrides: Any) -> Config:
 class ClientFactory:
     """Makes clients for one AWS account: a boto3 session, a region and an optional endpoint.
 
-    The endpoint is the only difference between the local sandbox and real AWS.
+    The endpoint is the only difference between the local sandbox and real AWS. Clients
+    are cached per factory (one session, so one set of credentials), as prefect-aws caches
+    them per credentials block: building one costs milliseconds and a loaded service model,
+    and boto3 clients are safe to share between threads while sessions are not, hence the
+    lock around building.
     """
 
     session: boto3.Session = field(default_factory=boto3.Session)
     region: str = "us-east-1"
     endpoint_url: str | None = None
     max_attempts: int = 5
+    _clients: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def client(self, service: str, **config_overrides: Any) -> Any:
-        """A new client for ``service`` (``s3``, ``sqs``, ``sts``, ``ssm``...)."""
-        return self.session.client(
-            service,
-            region_name=self.region,
-            endpoint_url=self.endpoint_url,
-            config=retry_config(self.max_attempts, **config_overrides),
-        )
+        """The client for ``service`` (``s3``, ``sqs``, ``sts``, ``ssm``...) with these options.
+
+        The same service and options give the same client object.
+        """
+        key = (service, tuple(sorted(config_overrides.items())))
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = self.session.client(
+                    service,
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=retry_config(self.max_attempts, **config_overrides),
+                )
+            return client

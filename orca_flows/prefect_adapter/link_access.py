@@ -55,9 +55,8 @@ class LinkAccess:
     @classmethod
     def for_link(cls, link: CloudLink, credentials: OrcaLinkedCloudCredentials) -> LinkAccess:
         """Access to ``link`` through its (loaded) credentials block."""
-        factory = ClientFactory(
-            credentials.get_boto3_session(), credentials.region_name, credentials.endpoint_url
-        )
+        # The block's shared factory: one refreshing session per set of credentials.
+        factory = credentials.client_factory()
         return cls(link.id, link.bucket or "", link.queue_url or "", credentials, factory)
 
     @classmethod

@@ -160,3 +160,9 @@ def test_caller_identity_and_assume_role_into_another_account(factory: ClientFac
     assert me.account == "123456789012"
     assert other.account == "210987654321"
     assert other.arn.endswith("assumed-role/orca/orca-test")
+
+
+def test_a_factory_reuses_its_clients(factory: ClientFactory) -> None:
+    assert factory.client("sqs") is factory.client("sqs")
+    assert factory.client("sqs") is not factory.client("s3")
+    assert factory.client("sqs", read_timeout=5) is not factory.client("sqs")

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from botocore.credentials import RefreshableCredentials
 from prefect_aws import AwsCredentials
+from pydantic import SecretStr
 
 from orca_blocks import OrcaLinkedCloudCredentials
 from orca_flows.errors import AwsError
@@ -107,3 +108,19 @@ def test_clients_use_the_link_region_endpoint_and_standard_retries(
     assert ssm.meta.region_name == "eu-west-1"
     assert ssm.meta.endpoint_url == moto_endpoint
     assert ssm.meta.config.retries["mode"] == "standard"
+
+
+def test_copies_of_a_block_share_clients_until_its_settings_change(
+    linked_credentials: OrcaLinkedCloudCredentials, sts_spy
+) -> None:
+    copy = linked_credentials.model_copy(deep=True)
+    assert copy.get_client("sts") is linked_credentials.get_client("sts")
+
+    copy.get_client("sts").get_caller_identity()
+    linked_credentials.get_client("sts").get_caller_identity()
+    assert len(sts_spy.requests) == 1, "one role assumption serves every copy"
+
+    rotated = linked_credentials.model_copy(update={"external_id": SecretStr("orca-rotated-1")})
+    assert rotated.get_client("sts") is not linked_credentials.get_client("sts")
+    rotated.get_client("sts").get_caller_identity()
+    assert sts_spy.requests[-1]["ExternalId"] == "orca-rotated-1"
