@@ -5,7 +5,10 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install system-deps clean
+.PHONY: demo test lint install system-deps clean
+# The packages mypy checks (issue 9: at least domain, db, aws, worker, runners).
+MYPY_PACKAGES := -p orca_flows.domain -p orca_flows.db -p orca_flows.aws -p orca_flows.runners \
+	-p orca_flows.worker -m orca_flows.settings -m orca_flows.errors -m orca_flows.logs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +24,14 @@ demo: install
 system-deps:
 	bash scripts/system-deps.sh
 
+# Static checks: lint and format check on the whole tree, types on the engine's core.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(MYPY_PACKAGES)
+
 # The MariaDB leg and the browser test fail instead of skipping when their servers are missing.
-test: install system-deps
+test: lint system-deps
 	ORCA_REQUIRE_MYSQL=1 ORCA_REQUIRE_BROWSER=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean:

@@ -22,8 +22,15 @@ _FAKE_AWS = {
 os.environ.update(_FAKE_AWS)
 for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
     os.environ.pop(_name, None)
+# Switches of the test suite, not Orca settings (ORCA_TX_GUARD*: tests/support/transaction_guard).
+_TEST_SWITCHES = {
+    "ORCA_REQUIRE_MYSQL",
+    "ORCA_TEST_MYSQL_URL",
+    "ORCA_TX_GUARD",
+    "ORCA_TX_GUARD_REPORT",
+}
 for _name in [name for name in os.environ if name.startswith("ORCA_")]:
-    if _name not in {"ORCA_REQUIRE_MYSQL", "ORCA_TEST_MYSQL_URL"}:
+    if _name not in _TEST_SWITCHES:
         os.environ.pop(_name)
 
 

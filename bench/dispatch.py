@@ -234,8 +234,7 @@ class Bench:
     # --- setup / teardown -----------------------------------------------------------------
 
     def setup(self) -> None:
-        from orca_flows.db.engine import session_scope
-        from orca_flows.services.links import create_local_link
+        from orca_flows.services.link_creation import create_local_link
         from orca_flows.services.pipelines import ScriptFile, add_pipeline
         from orca_flows.prefect_adapter.api import prefect_api
         from orca_flows.local.sandbox import start_sandbox, stop_sandbox
@@ -251,19 +250,17 @@ class Bench:
         self.api_url = status.state.prefect_api_url
         self.stack.enter_context(prefect_api(self.settings))
         sandbox_s = time.monotonic() - started
-        with session_scope(self.settings.effective_database_url) as session:
-            user = add_user(session, EMAIL, "bench-password-" + uuid.uuid4().hex)
-            create_local_link(session, self.settings, user, LINK)
+        actor = add_user(self.settings, EMAIL, "bench-password-" + uuid.uuid4().hex)
+        create_local_link(self.settings, actor, LINK)
+        add_pipeline(
+            self.settings, actor, NOOP, ScriptFile("noop.sh", self.noop_script), link_name=LINK
+        )
+        for i in range(self.args.p5_runs):
             add_pipeline(
-                session, self.settings, user, NOOP, ScriptFile("noop.sh", self.noop_script),
-                link_name=LINK,
+                self.settings, actor, f"short-{i:02d}",
+                ScriptFile("short.sh", self.short_script), link_name=LINK,
             )
-            for i in range(self.args.p5_runs):
-                add_pipeline(
-                    session, self.settings, user, f"short-{i:02d}",
-                    ScriptFile("short.sh", self.short_script), link_name=LINK,
-                )
-            self.user_id = user.id
+        self.user_id = actor.user_id
         self.out.say(
             f"setup: sandbox {self.state.endpoint_url}, Prefect {self.api_url}, "
             f"ORCA_HOME {self.settings.home} (sandbox + Prefect server {sandbox_s:.1f} s, "
@@ -289,9 +286,11 @@ class Bench:
     # --- Orca helpers ---------------------------------------------------------------------
 
     def submit(self, pipeline: str) -> str:
+        from orca_flows.domain.actor import Actor
         from orca_flows.services.runs import submit_run
 
-        return submit_run(self.settings, self.user_id, pipeline, requested_by="api").run_id
+        actor = Actor(self.user_id, EMAIL)
+        return submit_run(self.settings, actor, pipeline, requested_by="api").run_id
 
     def runs(self, run_ids: list[str]) -> list[Any]:
         from orca_flows.db.engine import session_scope

@@ -129,20 +129,18 @@ def main() -> None:
 
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's bare-mode warnings
 
-    from orca_flows.db.engine import session_scope
     from orca_flows.services.users import add_user
     from orca_flows.settings import get_settings
 
-    with session_scope(get_settings().effective_database_url) as session:
-        empty = add_user(session, "baseline@bench.example", PASSWORD)
-        busy = add_user(session, "busy@bench.example", PASSWORD)
+    empty = add_user(get_settings(), "baseline@bench.example", PASSWORD)
+    busy = add_user(get_settings(), "busy@bench.example", PASSWORD)
     began = time.perf_counter()
-    _populate(busy.id, options.runs)
+    _populate(busy.user_id, options.runs)
     print(f"database: {get_settings().effective_database_url.split('://')[0]}; "
           f"{options.runs:,} runs inserted in {time.perf_counter() - began:.1f} s")
 
     began = time.perf_counter()
-    _render_seconds(empty.id, empty.email, 1, None)  # imports and first connections
+    _render_seconds(empty.user_id, empty.email, 1, None)  # imports and first connections
     print(f"first render of the process (imports, engine): {(time.perf_counter() - began)*1000:.0f} ms (excluded)")
     cases = {
         "baseline: Task Summary, user with 0 runs": (empty, None),
@@ -151,7 +149,7 @@ def main() -> None:
     }
     results = {}
     for name, (user, widgets) in cases.items():
-        results[name] = _figures(name, _render_seconds(user.id, user.email, options.repeat, widgets))
+        results[name] = _figures(name, _render_seconds(user.user_id, user.email, options.repeat, widgets))
     base, loaded = list(results.values())[:2]
     print(f"runs add {1000 * (loaded['median'] - base['median']):.1f} ms to the median render "
           f"({loaded['median'] / base['median']:.2f}x the baseline); goal: render <= 1000 ms "

@@ -2,9 +2,7 @@
 
 import hashlib
 import json
-import re
 import threading
-from functools import cache
 from typing import Any, Self
 
 import boto3
@@ -15,8 +13,11 @@ from prefect.blocks.abstract import CredentialsBlock
 from prefect_aws import AwsCredentials
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from orca_blocks._validation import refused_as_value_error
 from orca_flows.aws.clients import ClientFactory
 from orca_flows.aws.sts import assume_role
+from orca_flows.domain import rules
+from orca_flows.domain.regions import partition_of
 from orca_flows.errors import AwsError
 
 __all__ = ["OrcaLinkedCloudCredentials"]
@@ -24,27 +25,6 @@ __all__ = ["OrcaLinkedCloudCredentials"]
 # Client factories by block settings (see OrcaLinkedCloudCredentials.client_factory).
 _FACTORIES: dict[str, ClientFactory] = {}
 _FACTORIES_LOCK = threading.Lock()
-
-_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
-_ROLE_ARN = re.compile(
-    rf"arn:(?P<partition>{'|'.join(_PARTITIONS)}):iam::(?P<account>\d{{12}}):role/"
-    r"(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}",
-    re.ASCII,
-)
-_USER_ARN = re.compile(r"arn:[\w-]+:iam::\d{12}:user/.+", re.ASCII)
-_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
-_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
-
-
-@cache
-def _partition_of_region() -> dict[str, str]:
-    """Every region this boto3 knows for STS, mapped to its partition."""
-    session = botocore.session.get_session()
-    return {
-        region: partition
-        for partition in _PARTITIONS
-        for region in session.get_available_regions("sts", partition_name=partition)
-    }
 
 
 class OrcaLinkedCloudCredentials(CredentialsBlock):
@@ -129,62 +109,45 @@ class OrcaLinkedCloudCredentials(CredentialsBlock):
     @field_validator("role_arn")
     @classmethod
     def _check_role_arn(cls, value: str) -> str:
-        if _USER_ARN.fullmatch(value):
-            raise ValueError(
-                f"{value} is an IAM user; Orca needs a role it can assume. "
-                "Run `orca link kit` to create the role and use the RoleArn it outputs."
-            )
-        if not _ROLE_ARN.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>). "
-                "Run `orca link kit` to create the role and use the RoleArn it outputs."
-            )
+        refused_as_value_error(rules.parse_role_arn, value)
         return value
 
     @field_validator("external_id")
     @classmethod
     def _check_external_id(cls, value: SecretStr) -> SecretStr:
-        if not _EXTERNAL_ID.fullmatch(value.get_secret_value()):
-            raise ValueError(
-                "The ExternalId must be 2 to 1224 letters, digits or +=,.@:/- characters; "
-                "copy the one `orca link kit` generated for this link."
-            )
+        # What STS accepts, not only what Orca issues: a document saved by hand or by an
+        # older Orca keeps loading (see orca_flows.domain.rules on ExternalIds).
+        refused_as_value_error(
+            rules.check_external_id,
+            value.get_secret_value(),
+            minimum=rules.STS_MIN_EXTERNAL_ID,
+        )
         return value
 
     @field_validator("region_name")
     @classmethod
     def _check_region_name(cls, value: str) -> str:
-        if value not in _partition_of_region():
-            raise ValueError(
-                f"{value!r} is not an AWS region boto3 knows; use a region code such as "
-                "us-east-1 (upgrade boto3 if the region is new)."
-            )
+        refused_as_value_error(partition_of, value)
         return value
 
     @field_validator("role_session_name")
     @classmethod
     def _check_role_session_name(cls, value: str) -> str:
-        if not _SESSION_NAME.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not a valid role session name; use 2 to 64 letters, "
-                "digits or +=,.@- characters, e.g. orca-worker."
-            )
-        return value
+        return refused_as_value_error(rules.check_role_session_name, value)
 
     @model_validator(mode="after")
     def _check_region_in_role_partition(self) -> Self:
-        role_partition = _ROLE_ARN.fullmatch(self.role_arn)["partition"]
-        if _partition_of_region()[self.region_name] != role_partition:
-            raise ValueError(
-                f"Region {self.region_name} is not in the role's partition {role_partition}; "
-                f"choose a region of {role_partition}."
-            )
+        refused_as_value_error(
+            rules.check_region_in_role_partition,
+            self.region_name,
+            rules.parse_role_arn(self.role_arn),
+        )
         return self
 
     @property
     def account_id(self) -> str:
         """The 12-digit id of the linked AWS account, read from the role ARN."""
-        return _ROLE_ARN.fullmatch(self.role_arn)["account"]
+        return rules.parse_role_arn(self.role_arn).account_id
 
     def get_boto3_session(self) -> boto3.Session:
         """A session acting as the linked role, renewing the role's credentials before they expire.

@@ -1,12 +1,13 @@
 """The run queue block: the SQS FIFO queue in the linked account where runs wait, in order."""
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from prefect.blocks.core import Block
 from pydantic import Field, field_validator
 
+from orca_blocks._validation import refused_as_value_error
 from orca_blocks.credentials import OrcaLinkedCloudCredentials
+from orca_flows.domain.rules import check_fifo_queue_url
 
 __all__ = ["OrcaRunQueue"]
 
@@ -70,14 +71,7 @@ class OrcaRunQueue(Block):
     @field_validator("queue_url")
     @classmethod
     def _check_queue_url(cls, value: str) -> str:
-        url = urlsplit(value)
-        if url.scheme not in ("http", "https") or not url.netloc or not url.path.endswith(".fifo"):
-            raise ValueError(
-                f"{value!r} is not the URL of an SQS FIFO queue (its name ends in .fifo); "
-                "Orca needs a FIFO queue to keep each pipeline's runs in order. "
-                "Use the QueueUrl output of the stack from `orca link kit`."
-            )
-        return value
+        return refused_as_value_error(check_fifo_queue_url, value)
 
     def get_client(self) -> Any:
         """An SQS client acting as the linked role, with the link's region and endpoint."""

@@ -6,15 +6,14 @@ from typing import Any, Literal, Self
 from prefect.blocks.core import Block
 from pydantic import Field, field_validator, model_validator
 
+from orca_blocks._validation import refused_as_value_error
 from orca_blocks.credentials import OrcaLinkedCloudCredentials
+from orca_flows.domain import rules
+from orca_flows.domain.s3_layout import ORCA_PREFIX
 
 __all__ = ["OrcaEc2Runner"]
 
-_INSTANCE_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-_TAG_TARGET = re.compile(r"tag:[^=]{1,128}=.{1,256}")
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _OUTPUT_PREFIX = re.compile(r"(?:[^/].*/)?")
-_MAX_INSTANCE_IDS = 50  # SendCommand's limit on InstanceIds
 
 
 class OrcaEc2Runner(Block):
@@ -59,7 +58,7 @@ class OrcaEc2Runner(Block):
         description="S3 bucket in the linked account for scripts, logs and outputs.",
     )
     output_prefix: str = Field(
-        default="orca/",
+        default=ORCA_PREFIX,
         description=(
             "Key prefix under which Orca writes in the bucket, ending with a slash; "
             "the link kit's role may only use keys under orca/."
@@ -67,8 +66,8 @@ class OrcaEc2Runner(Block):
     )
     execution_timeout_seconds: int = Field(
         default=3600,
-        ge=1,
-        le=172800,
+        ge=rules.MIN_TIMEOUT_SECONDS,
+        le=rules.MAX_TIMEOUT_SECONDS,
         description="Longest a script may run in seconds, 1 to 172800 (48 hours, SSM's maximum).",
     )
     delivery_timeout_seconds: int = Field(
@@ -88,35 +87,15 @@ class OrcaEc2Runner(Block):
     @field_validator("targets")
     @classmethod
     def _check_targets(cls, value: list[str]) -> list[str]:
-        if any(target.startswith("tag:") for target in value):
-            if len(value) > 1 or not _TAG_TARGET.fullmatch(value[0]):
-                raise ValueError(
-                    f"{value!r} is not a tag selector; give exactly one tag:KEY=VALUE, "
-                    "e.g. tag:orca=worker, or a list of instance ids."
-                )
+        # No targets is the local runner's case; _check_ssm_has_targets refuses it for ssm.
+        if not value:
             return value
-        if bad := [target for target in value if not _INSTANCE_ID.fullmatch(target)]:
-            raise ValueError(
-                f"{', '.join(map(repr, bad))}: not EC2 instance ids (i- and 8 or 17 hex digits). "
-                "Copy them from `aws ec2 describe-instances`, or select instances "
-                "with tag:KEY=VALUE."
-            )
-        if len(value) > _MAX_INSTANCE_IDS:
-            raise ValueError(
-                f"SSM sends a command to at most {_MAX_INSTANCE_IDS} instance ids; "
-                "select more instances with one tag:KEY=VALUE."
-            )
-        return value
+        return refused_as_value_error(rules.check_targets, value, field="targets")
 
     @field_validator("output_bucket")
     @classmethod
     def _check_output_bucket(cls, value: str) -> str:
-        if not _BUCKET_NAME.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not an S3 bucket name (3 to 63 lowercase letters, digits, dots "
-                "and hyphens); use the BucketName output of the stack from `orca link kit`."
-            )
-        return value
+        return refused_as_value_error(rules.check_bucket_name, value, field="output_bucket")
 
     @field_validator("output_prefix")
     @classmethod

@@ -29,6 +29,13 @@ from orca_flows.settings import get_settings
 from tests.support.mariadb import MariaDB, find_mariadbd, start_mariadb
 from tests.support.prefect_server import PrefectServer, start_prefect_server
 
+# Autouse: no network call (AWS, Prefect, HTTP) while a database transaction is open
+# (issue 9); ORCA_TX_GUARD=report|fail|off.
+from tests.support.transaction_guard import (  # noqa: F401 - registers the fixture and hook
+    pytest_terminal_summary,
+    transaction_guard,
+)
+
 PASSWORD = "correct horse battery"
 
 _MARIADBD = find_mariadbd()
@@ -130,7 +137,8 @@ def sandbox(orca_home: Path) -> Iterator[SandboxState]:
 @pytest.fixture
 def ann(orca_home: Path, monkeypatch: pytest.MonkeyPatch) -> User:
     """A user in this test's ORCA_HOME database, and the acting user (ORCA_USER)."""
+    actor = add_user(get_settings(), "ann@example.com", PASSWORD)
     with session_scope(get_settings().effective_database_url) as session:
-        user = add_user(session, "ann@example.com", PASSWORD)
+        user = session.get_one(User, actor.user_id)
     monkeypatch.setenv("ORCA_USER", user.email)
     return user

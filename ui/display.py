@@ -5,20 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["STATE_ICONS", "duration", "fire_time", "moment", "prefect_flow_run_url", "state_label"]
+from orca_flows.domain.states import RunState
+
+__all__ = ["STATE_ICONS", "duration", "fire_time", "moment", "state_label"]
 
 # Streamlit's bundled Material icons, not emoji: they render without an emoji font.
-STATE_ICONS = {
-    "queued": ("gray", ":material/schedule:"),
-    "running": ("blue", ":material/directions_run:"),
-    "succeeded": ("green", ":material/check_circle:"),
-    "failed": ("red", ":material/error:"),
-    "timed_out": ("orange", ":material/timer_off:"),
-    "cancelled": ("gray", ":material/block:"),
+STATE_ICONS: dict[RunState, tuple[str, str]] = {
+    RunState.QUEUED: ("gray", ":material/schedule:"),
+    RunState.RUNNING: ("blue", ":material/directions_run:"),
+    RunState.SUCCEEDED: ("green", ":material/check_circle:"),
+    RunState.FAILED: ("red", ":material/error:"),
+    RunState.TIMED_OUT: ("orange", ":material/timer_off:"),
+    RunState.CANCELLED: ("gray", ":material/block:"),
 }
 
 
-def state_label(state: str) -> str:
+def state_label(state: RunState | str) -> str:
     """The state as coloured Markdown with its icon (titles, metrics, markdown)."""
     color, icon = STATE_ICONS.get(state, ("gray", ""))
     return f":{color}[{icon} {state}]"
@@ -43,19 +45,6 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
-
-
-def prefect_flow_run_url(flow_run_id: str | None) -> str | None:
-    """The flow run's page in the Prefect UI; call it inside ``prefect_api``.
-
-    Prefect derives its UI address from the API's (Prefect Cloud included).
-    """
-    from prefect.settings import get_current_settings  # Prefect loads slowly: only when needed
-
-    ui_url = get_current_settings().ui_url
-    if not ui_url or not flow_run_id:
-        return None
-    return f"{str(ui_url).rstrip('/')}/runs/flow-run/{flow_run_id}"
 
 
 def fire_time(iso: str, timezone: str, now: datetime) -> str:

@@ -1,34 +1,22 @@
-"""The signed-in user of a browser session, and the scope in which pages call services."""
+"""The signed-in user of a browser session, as the ``Actor`` every use case takes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import streamlit as st
-from sqlalchemy.orm import Session
 
-from orca_flows.db.engine import session_scope
-from orca_flows.db.models import User
-from orca_flows.errors import NotFoundError
-from orca_flows.services.auth import signed_in_user
-from orca_flows.prefect_adapter.api import prefect_api
-from orca_flows.services.runs import Submitted, submit_run
+from orca_flows.domain.actor import Actor
 from orca_flows.settings import OrcaSettings, get_settings
 
 __all__ = [
-    "Scope",
     "SignedIn",
-    "database_session",
+    "current_actor",
     "orca_settings",
-    "prefect_settings",
     "require_user",
     "sign_in",
     "sign_out",
     "signed_in",
-    "submit_as_user",
-    "user_scope",
 ]
 
 USER_KEY = "orca_user"
@@ -42,24 +30,15 @@ class SignedIn:
     email: str
 
 
-@dataclass(frozen=True)
-class Scope:
-    """What a page needs to call a service: a transaction, the user, the settings."""
-
-    session: Session
-    user: User
-    settings: OrcaSettings
-
-
 def signed_in() -> SignedIn | None:
     """The signed-in user of this browser session, if any."""
     value = st.session_state.get(USER_KEY)
     return value if isinstance(value, SignedIn) else None
 
 
-def sign_in(user: User) -> None:
-    """Remember ``user`` for this browser session (it ends when the tab closes)."""
-    st.session_state[USER_KEY] = SignedIn(user.id, user.email)
+def sign_in(actor: Actor) -> None:
+    """Remember ``actor`` for this browser session (it ends when the tab closes)."""
+    st.session_state[USER_KEY] = SignedIn(actor.user_id, actor.email)
 
 
 def sign_out() -> None:
@@ -82,48 +61,11 @@ def require_user() -> SignedIn:
     return user
 
 
-@contextmanager
-def database_session() -> Iterator[Session]:
-    """A transaction before anyone signed in (registering)."""
-    with session_scope(orca_settings().effective_database_url) as session:
-        yield session
+def current_actor() -> Actor:
+    """The signed-in user as the ``Actor`` every use case takes.
 
-
-@contextmanager
-def prefect_settings() -> Iterator[OrcaSettings]:
-    """Settings inside Orca's Prefect API, without a database transaction.
-
-    For services that own their transactions (``submit_run``): on SQLite an open
-    transaction holds the write lock, and a nested one would wait for it.
-    """
-    settings = orca_settings()
-    with prefect_api(settings):
-        yield settings
-
-
-def submit_as_user(pipeline: str) -> Submitted:
-    """Queue a run of the signed-in user's pipeline, requested by them."""
-    signed = require_user()
-    with prefect_settings() as settings:
-        return submit_run(settings, signed.user_id, pipeline, requested_by=f"user:{signed.user_id}")
-
-
-@contextmanager
-def user_scope(*, prefect: bool = False) -> Iterator[Scope]:
-    """One transaction as the signed-in user; ``prefect`` also enters Orca's Prefect API.
-
-    Use ``prefect=True`` for anything that loads a link's credentials block (S3, SQS,
-    checks). A user deleted meanwhile is signed out.
+    No database read: each use case checks that the account still exists (and says
+    "Sign in again" if it does not); a page run outside the router stops here.
     """
     signed = require_user()
-    settings = orca_settings()
-    with ExitStack() as stack:
-        if prefect:
-            stack.enter_context(prefect_api(settings))
-        session = stack.enter_context(session_scope(settings.effective_database_url))
-        try:
-            user = signed_in_user(session, signed.user_id)
-        except NotFoundError:
-            sign_out()
-            st.rerun()
-        yield Scope(session, user, settings)
+    return Actor(signed.user_id, signed.email)

@@ -7,13 +7,12 @@ import re
 import secrets
 import shlex
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from botocore.loaders import create_loader
-from botocore.regions import EndpointResolver
-
+from orca_flows.domain import rules
+from orca_flows.domain.regions import console_host, partition_of
+from orca_flows.domain.s3_layout import ORCA_PREFIX
 from orca_flows.errors import InvalidInputError
 
 __all__ = [
@@ -39,7 +38,7 @@ __all__ = [
     "validate_external_id",
 ]
 
-BUCKET_PREFIX = "orca/"
+BUCKET_PREFIX = ORCA_PREFIX
 DEFAULT_QUEUE_NAME = "orca-runs.fifo"
 DEFAULT_STACK_NAME = "orca-link"
 DEFAULT_TAG_KEY = "orca"
@@ -69,24 +68,20 @@ _QUEUE_ACTIONS = (
     "sqs:SendMessage",
 )
 
-# Each pattern is both a parameter's AllowedPattern and the Python check, so any
-# default Orca writes into the template is one CloudFormation accepts.
-_ACCOUNT_PATTERN = r"^[0-9]{12}$"
-_EXTERNAL_ID_PATTERN = r"^[\w+=,.@:/-]+$"
-_BUCKET_PATTERN = r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$"
-# 71 + len("-dlq.fifo") is SQS's limit of 80 characters for the dead-letter queue.
-_QUEUE_PATTERN = r"^[A-Za-z0-9_-]{1,71}\.fifo$"
-# Tags reach the policy through a JSON string in Fn::Sub: no quotes, no backslashes.
-_TAG_KEY_PATTERN = r"^[A-Za-z0-9_.:/=+@-]{1,128}$"
-_TAG_VALUE_PATTERN = r"^[A-Za-z0-9 _.:/=+@-]{1,256}$"
+# The parameters' AllowedPatterns are the domain's rules (orca_flows.domain.rules), which
+# build_template also checks, so any default Orca writes into the template is one
+# CloudFormation accepts.
+_ACCOUNT_PATTERN = f"^{rules.ACCOUNT_ID_PATTERN}$"
+_EXTERNAL_ID_PATTERN = f"^{rules.EXTERNAL_ID_PATTERN}$"
+_BUCKET_PATTERN = f"^({rules.BUCKET_NAME_PATTERN})?$"  # empty: the default name
+_QUEUE_PATTERN = f"^{rules.QUEUE_NAME_PATTERN}$"
+_TAG_KEY_PATTERN = f"^{rules.TAG_KEY_PATTERN}$"
+_TAG_VALUE_PATTERN = f"^{rules.TAG_VALUE_PATTERN}$"
 _STACK_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{0,127}$"
 _BUCKET_RULE = "empty, or 3-63 lowercase letters, digits, . and -."
 _QUEUE_RULE = "up to 71 letters, digits, - and _, then .fifo."
 _TAG_KEY_RULE = "1-128 letters, digits and _.:/=+@-."
 _TAG_VALUE_RULE = "1-256 letters, digits, spaces and _.:/=+@-."
-
-_MIN_EXTERNAL_ID = 32  # IAM accepts 2; Orca wants one nobody can guess
-_MAX_EXTERNAL_ID = 1224
 _GET_ONE = "run `orca link kit` to get one"
 
 _VISIBILITY_TIMEOUT_SECONDS = 300  # the worker extends it while a run is going
@@ -94,12 +89,6 @@ _RETENTION_SECONDS = 1_209_600  # SQS's maximum (14 days): a run may wait long b
 _MAX_RECEIVE_COUNT = 10
 _NONCURRENT_VERSION_DAYS = 30
 
-# Console hosts per partition; the isolated partitions have no public console.
-_CONSOLE_HOSTS = {
-    "aws": "{region}.console.aws.amazon.com",
-    "aws-cn": "console.amazonaws.cn",
-    "aws-us-gov": "console.amazonaws-us-gov.com",
-}
 
 
 @dataclass(frozen=True)
@@ -136,7 +125,7 @@ def default_bucket_name(account_id: str, region: str) -> str:
 
 def role_arn_for(account_id: str, region: str, role_name: str = DEFAULT_ROLE_NAME) -> str:
     """The ARN of the role the template creates in ``account_id`` (partition from region)."""
-    return f"arn:{_partition_of(region)}:iam::{account_id}:role/{role_name}"
+    return rules.role_arn(account_id, region, role_name)
 
 
 def new_external_id() -> str:
@@ -157,21 +146,7 @@ def validate_external_id(value: str) -> str:
         InvalidInputError: On field ``external_id`` when the value is empty, shorter than
             32 or longer than 1224 characters, or holds a character IAM does not allow.
     """
-    if not value:
-        raise InvalidInputError("external_id", f"The ExternalId is empty; {_GET_ONE}.")
-    if not _MIN_EXTERNAL_ID <= len(value) <= _MAX_EXTERNAL_ID:
-        raise InvalidInputError(
-            "external_id",
-            f"The ExternalId has {len(value)} characters; it needs {_MIN_EXTERNAL_ID} to "
-            f"{_MAX_EXTERNAL_ID}; {_GET_ONE}.",
-        )
-    _check(
-        "external_id",
-        value,
-        _EXTERNAL_ID_PATTERN,
-        f"The ExternalId may hold only letters, digits and _+=,.@:/-; {_GET_ONE}.",
-    )
-    return value
+    return rules.check_external_id(value)
 
 
 def build_role_policy() -> dict[str, Any]:
@@ -294,7 +269,7 @@ def build_template(
     Raises:
         InvalidInputError: When an argument is a value CloudFormation would refuse.
     """
-    _validate_account(orca_account_id)
+    rules.check_account_id(orca_account_id, what="Orca's account")
     if external_id is not None:
         validate_external_id(external_id)
     for name, value, pattern, rule in (
@@ -348,12 +323,12 @@ def quick_create_url(
         InvalidInputError: On ``region`` when the region is unknown or its partition has no
             public console, on ``template_url`` when it is not HTTPS.
     """
-    partition = _partition_of(region)
-    host = _CONSOLE_HOSTS.get(partition)
+    host = console_host(region)
     if host is None:
         raise InvalidInputError(
             "region",
-            f"Region {region!r} is in partition {partition!r}, which has no public console; "
+            f"Region {region!r} is in partition {partition_of(region).name!r}, which has no "
+            "public console; "
             "deploy the template with the AWS CLI commands instead.",
         )
     if not template_url.startswith("https://"):
@@ -363,7 +338,7 @@ def quick_create_url(
     query = {"templateURL": template_url, "stackName": stack_name}
     query.update({f"param_{name}": value for name, value in parameters.items()})
     fragment = "/stacks/quickcreate?" + urlencode(query, quote_via=quote, safe="")
-    console = f"https://{host.format(region=region)}/cloudformation/home"
+    console = f"https://{host}/cloudformation/home"
     return f"{console}?{urlencode({'region': region})}#{fragment}"
 
 
@@ -424,8 +399,8 @@ def make_link_kit(
         InvalidInputError: On ``account``, ``region``, ``external_id``, ``stack_name`` or
             ``template_url`` when that value cannot work.
     """
-    _validate_account(orca_account_id)
-    _partition_of(region)
+    rules.check_account_id(orca_account_id, what="Orca's account")
+    partition_of(region)
     _check(
         "stack_name",
         stack_name,
@@ -461,35 +436,6 @@ def _check(field_name: str, value: str, pattern: str, message: str) -> None:
         raise InvalidInputError(field_name, message)
 
 
-def _validate_account(account_id: str) -> None:
-    _check(
-        "account",
-        account_id,
-        _ACCOUNT_PATTERN,
-        f"AWS account id {account_id!r} must be exactly 12 digits, e.g. 123456789012.",
-    )
-
-
-@lru_cache(maxsize=1)
-def _endpoint_resolver() -> EndpointResolver:
-    # botocore's bundled region data, which is what Session.get_available_regions
-    # reads; a boto3 Session would also read the user's AWS config, and a broken
-    # profile must not stop `orca link kit`, which needs no credentials.
-    return EndpointResolver(create_loader().load_data("endpoints"))
-
-
-def _partition_of(region: str) -> str:
-    resolver = _endpoint_resolver()
-    for partition in resolver.get_available_partitions():
-        if region in resolver.get_available_endpoints("ec2", partition):
-            return partition
-    raise InvalidInputError(
-        "region",
-        f"Unknown AWS region {region!r}; use a region code such as us-east-1 (list them with "
-        "`aws ec2 describe-regions --query 'Regions[].RegionName'`).",
-    )
-
-
 def _interface() -> dict[str, Any]:
     groups = {
         "Orca": ["OrcaAccountId", "ExternalId", "RoleName"],
@@ -517,14 +463,14 @@ def _parameters(defaults: dict[str, str | None]) -> dict[str, Any]:
             "Description": "The ExternalId from `orca link kit`; Orca presents it when it "
             "assumes the role.",
             "NoEcho": True,
-            "MinLength": _MIN_EXTERNAL_ID,
-            "MaxLength": _MAX_EXTERNAL_ID,
+            "MinLength": rules.MIN_EXTERNAL_ID,
+            "MaxLength": rules.MAX_EXTERNAL_ID,
             "AllowedPattern": _EXTERNAL_ID_PATTERN,
             "ConstraintDescription": f"32-1224 letters, digits and _+=,.@:/-; {_GET_ONE}.",
         },
         "RoleName": {
             "Description": "Name of the role Orca assumes.",
-            "AllowedPattern": r"[\w+=,.@-]{1,64}",
+            "AllowedPattern": rules.ROLE_NAME_PATTERN,
             "ConstraintDescription": "1-64 letters, digits and _+=,.@-.",
         },
         "BucketName": {

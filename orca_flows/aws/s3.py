@@ -6,14 +6,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from orca_flows.domain.s3_layout import s3_uri
 from orca_flows.errors import InvalidInputError
 
-__all__ = ["PrefixedBucket", "user_prefix"]
-
-
-def user_prefix(user_id: int) -> str:
-    """The key prefix under which everything of one user lives: ``orca/<user id>/``."""
-    return f"orca/{user_id}/"
+__all__ = ["PrefixedBucket"]
 
 
 class PrefixedBucket:
@@ -43,7 +39,7 @@ class PrefixedBucket:
 
     def uri(self, relative: str) -> str:
         """The ``s3://bucket/key`` URI of ``relative``."""
-        return f"s3://{self.bucket}/{self.key(relative)}"
+        return s3_uri(self.bucket, self.key(relative))
 
     def put(self, relative: str, body: bytes, *, content_type: str | None = None) -> str:
         """Store ``body`` at ``relative`` and return its ``s3://`` URI."""

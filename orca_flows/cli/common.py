@@ -4,28 +4,26 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
-from sqlalchemy.orm import Session
 
-from orca_flows.db.engine import session_scope
-from orca_flows.db.models import User
+from orca_flows.domain.actor import Actor
 from orca_flows.errors import OrcaError
+from orca_flows.services.users import resolve_actor
 from orca_flows.settings import OrcaSettings, get_settings
 
 __all__ = [
     "JsonOption",
     "UserOption",
+    "acting",
     "console",
     "err_console",
     "exits_on_error",
     "print_json",
-    "user_session",
 ]
 
 console = Console(soft_wrap=True)  # sentences stay whole for grep and copy-paste
@@ -71,15 +69,15 @@ UserOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-@contextmanager
-def user_session(user: str | None) -> Iterator[tuple[Session, User, OrcaSettings]]:
-    """A transaction, the acting user and the settings, inside Orca's Prefect API.
+def acting(user: str | None) -> tuple[OrcaSettings, Actor]:
+    """The settings and the acting user named by ``--user`` (default ORCA_USER).
 
-    Everything in the block commits together at the end, or nothing does.
+    Commands pass both to a use case, which opens its own unit(s) of work and Prefect API.
+
+    Raises:
+        InvalidInputError: No user was named.
+        NotFoundError: No user has this email.
     """
-    from orca_flows.prefect_adapter.api import prefect_api
-    from orca_flows.services.users import resolve_user
-
     settings = get_settings()
-    with prefect_api(settings), session_scope(settings.effective_database_url) as session:
-        yield session, resolve_user(session, user or settings.user), settings
+    return settings, resolve_actor(settings, user or settings.user)
+

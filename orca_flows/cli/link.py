@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -11,14 +12,17 @@ from rich.table import Table
 from orca_flows.cli.common import (
     JsonOption,
     UserOption,
+    acting,
     console,
+    err_console,
     exits_on_error,
     print_json,
-    user_session,
 )
 from orca_flows.domain.states import CheckStatus
 from orca_flows.services import links
 from orca_flows.services.link_check import check_link
+from orca_flows.services.link_creation import create_link, create_local_link
+from orca_flows.services.link_kits import generate_kit
 from orca_flows.settings import get_settings
 
 app = typer.Typer(help="Link AWS accounts (a role with an ExternalId).", no_args_is_help=True)
@@ -46,15 +50,10 @@ def kit(
 ) -> None:
     """Print the CloudFormation template, quick-create link and ExternalId for a new link."""
     settings = get_settings()
-    if user or settings.user:
-        with user_session(user) as (_, owner, settings):
-            result = links.generate_kit(
-                settings, owner=owner, region=region or settings.region, user_account_id=account
-            )
-    else:
-        result = links.generate_kit(
-            settings, owner=None, region=region or settings.region, user_account_id=account
-        )
+    actor = acting(user)[1] if user or settings.user else None
+    result = generate_kit(
+        settings, actor, region=region or settings.region, user_account_id=account
+    )
     kit = result.kit
     if template_out is not None:
         template_out.write_text(kit.template_json)
@@ -107,18 +106,18 @@ def create(
     """Save a link: the role Orca assumes, or the local sandbox with --local."""
     if local == (role_arn is not None):
         raise typer.BadParameter("give either --role-arn ARN or --local", param_hint="--role-arn")
-    with user_session(user) as (session, owner, settings):
-        if local:
-            link = links.create_local_link(session, settings, owner, name)
-        else:
-            link = links.create_link(
-                session, settings, owner, name,
-                role_arn=role_arn or "", region=region, external_id=external_id, bucket=bucket,
-            )
-        console.print(
-            f"Linked {link.name!r}: {link.role_arn} ({link.region}); bucket {link.bucket}. "
-            f"Verify it with `orca link check {link.name}`."
+    settings, actor = acting(user)
+    if local:
+        link = create_local_link(settings, actor, name)
+    else:
+        link = create_link(
+            settings, actor, name,
+            role_arn=role_arn or "", region=region, external_id=external_id, bucket=bucket,
         )
+    console.print(
+        f"Linked {link.name!r}: {link.role_arn} ({link.region}); bucket {link.bucket}. "
+        f"Verify it with `orca link check {link.name}`."
+    )
 
 
 @app.command("update")
@@ -131,8 +130,7 @@ def update(
     user: UserOption = None,
 ) -> None:
     """Rotate a link's ExternalId (update the stack's parameter first)."""
-    with user_session(user) as (session, owner, _):
-        links.update_external_id(session, owner, name, external_id)
+    links.update_external_id(*acting(user), name, external_id)
     console.print(f"Link {name!r} now presents the new ExternalId. Verify with `orca link check {name}`.")
 
 
@@ -144,10 +142,10 @@ def check(
     json_output: JsonOption = False,
 ) -> None:
     """Verify a link step by step; exit code 1 if a step fails."""
-    with user_session(user) as (session, owner, _):
-        result = check_link(session, owner, name)
+    result = check_link(*acting(user), name)
     if json_output:
-        print_json({"link": result.link, "passed": result.passed, "steps": [s.__dict__ for s in result.steps]})
+        steps = [dataclasses.asdict(step) for step in result.steps]
+        print_json({"link": result.link, "passed": result.passed, "steps": steps})
     else:
         for step in result.steps:
             console.print(f"{_MARK[step.status]}  {step.name}: {step.detail}", soft_wrap=True, highlight=False)
@@ -162,18 +160,17 @@ def check(
 @exits_on_error
 def list_(user: UserOption = None, json_output: JsonOption = False) -> None:
     """List your links with their last check."""
-    with user_session(user) as (session, owner, _):
-        rows = [links.describe(link) for link in links.list_links(session, owner)]
+    views = links.list_links(*acting(user))
     if json_output:
-        print_json(rows)
+        print_json([dataclasses.asdict(view) for view in views])
         return
-    if not rows:
+    if not views:
         console.print("No links yet: `orca link kit`, or `orca link create NAME --local`.")
         return
     table = Table("name", "account", "region", "bucket", "last check")
-    for row in rows:
-        checked = f"{row['last_check_status']} at {row['last_check_at']}" if row["last_check_at"] else "never"
-        table.add_row(str(row["name"]), str(row["account_id"]), str(row["region"]), str(row["bucket"]), checked)
+    for view in views:
+        checked = f"{view.last_check_status} at {view.last_check_at}" if view.last_check_at else "never"
+        table.add_row(view.name, str(view.account_id), view.region, str(view.bucket), checked)
     console.print(table)
 
 
@@ -181,9 +178,15 @@ def list_(user: UserOption = None, json_output: JsonOption = False) -> None:
 @exits_on_error
 def remove(name: Annotated[str, typer.Argument(help="The link to remove.")], user: UserOption = None) -> None:
     """Remove a link (refused while a pipeline uses it); your AWS resources stay."""
-    with user_session(user) as (session, owner, _):
-        links.remove_link(session, owner, name)
+    removal = links.remove_link(*acting(user), name)
     console.print(
         f"Removed link {name!r}. The role, bucket and queue in your account stay: delete the "
         "CloudFormation stack to remove them."
     )
+    if removal.leftover_blocks:
+        err_console.print(
+            "Warning: Prefect could not be reached to delete the link's block documents "
+            f"{', '.join(removal.leftover_blocks)}; nothing uses them any more, delete them "
+            "in the Prefect UI.",
+            highlight=False,
+        )

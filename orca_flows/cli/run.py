@@ -13,15 +13,16 @@ from rich.table import Table
 from orca_flows.cli.common import (
     JsonOption,
     UserOption,
+    acting,
     console,
     err_console,
     exits_on_error,
     print_json,
-    user_session,
 )
-from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
+from orca_flows.domain.actor import Actor
+from orca_flows.domain.states import RunState
 from orca_flows.services import runs
-from orca_flows.prefect_adapter.api import prefect_api
+from orca_flows.settings import OrcaSettings
 
 app = typer.Typer(help="Runs: start, stop, watch.", no_args_is_help=True)
 
@@ -32,37 +33,36 @@ RunIdArgument = Annotated[str, typer.Argument(help="The run id (from `orca run s
 @exits_on_error
 def start(
     pipeline: Annotated[str, typer.Argument(help="The pipeline to run.")],
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for the end; exit 0 only if it succeeded.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the end; exit 0 only if it succeeded.")
+    ] = False,
     user: UserOption = None,
 ) -> None:
     """Queue a run; prints its id."""
-    with user_session(user) as (_, owner, settings):
-        owner_id = owner.id
-    # submit_run commits on its own (row first, then the message): no session held here.
-    with prefect_api(settings):
-        submitted = runs.submit_run(settings, owner_id, pipeline, requested_by=f"user:{owner_id}")
+    settings, actor = acting(user)
+    submitted = runs.submit_run(settings, actor, pipeline, requested_by=f"user:{actor.user_id}")
     typer.echo(submitted.run_id)
     if not submitted.message_sent:
-        err_console.print("The run is queued; its queue message will be sent by a worker's sweeper.")
+        err_console.print(
+            "The run is queued; its queue message will be sent by a worker's sweeper."
+        )
     if wait:
-        state = _wait(submitted.run_id, user)
+        state = _wait(settings, actor, submitted.run_id)
         raise typer.Exit(0 if state == RunState.SUCCEEDED else 1)
 
 
-def _wait(run_id: str, user: str | None) -> str:
+def _wait(settings: OrcaSettings, actor: Actor, run_id: str) -> RunState:
     """Poll the run until it finishes, showing each state change on stderr."""
     last = None
     while True:
-        with user_session(user) as (session, owner, _):
-            run = runs.get_run(session, owner, run_id)
-            state, error = run.state, run.error_summary
-        if state != last:
-            err_console.print(f"{time.strftime('%H:%M:%S')} {run_id[:8]} {state}")
-            last = state
-        if state in FINISHED_RUN_STATES:
-            if error and state != RunState.SUCCEEDED:
-                err_console.print(f"  {error}")
-            return state
+        view = runs.view_run(settings, actor, run_id, with_outputs=False)
+        if view.state != last:
+            err_console.print(f"{time.strftime('%H:%M:%S')} {run_id[:8]} {view.state}")
+            last = view.state
+        if view.finished:
+            if view.error and view.state != RunState.SUCCEEDED:
+                err_console.print(f"  {view.error}")
+            return view.state
         time.sleep(0.5)
 
 
@@ -70,30 +70,39 @@ def _wait(run_id: str, user: str | None) -> str:
 @exits_on_error
 def stop(run_id: RunIdArgument, user: UserOption = None) -> None:
     """Stop a run: a queued one never starts, a running one is killed with its children."""
-    with user_session(user) as (session, owner, _):
-        was = runs.stop_run(session, owner, run_id)
+    was = runs.stop_run(*acting(user), run_id)
     console.print(f"Run {run_id} was {was}; it is now cancelled.")
 
 
 @app.command("list")
 @exits_on_error
 def list_(
-    pipeline: Annotated[str | None, typer.Option("--pipeline", help="Only this pipeline's runs.")] = None,
+    pipeline: Annotated[
+        str | None, typer.Option("--pipeline", help="Only this pipeline's runs.")
+    ] = None,
     state: Annotated[str | None, typer.Option("--state", help="Only runs in this state.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many (newest first).")] = 50,
     user: UserOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """List your runs, newest first."""
-    with user_session(user) as (session, owner, _):
-        found = runs.list_runs(session, owner, pipeline=pipeline, state=state, limit=limit)
-        views = [runs.view_run(run, with_outputs=json_output) for run in found]
+    views = runs.list_runs(
+        *acting(user), pipeline=pipeline, state=state, limit=limit, with_outputs=json_output
+    )
     if json_output:
         print_json([dataclasses.asdict(view) for view in views])
         return
     table = Table("id", "pipeline", "state", "key/seq", "attempt", "exit", "requested")
     for v in views:
-        table.add_row(v.id, v.pipeline, v.state, f"{v.ordering_key}/{v.sequence}", str(v.attempt), str(v.exit_code if v.exit_code is not None else ""), v.requested_at[:19])
+        table.add_row(
+            v.id,
+            v.pipeline,
+            v.state,
+            f"{v.ordering_key}/{v.sequence}",
+            str(v.attempt),
+            str(v.exit_code if v.exit_code is not None else ""),
+            v.requested_at[:19],
+        )
     console.print(table)
 
 
@@ -101,8 +110,7 @@ def list_(
 @exits_on_error
 def show(run_id: RunIdArgument, user: UserOption = None, json_output: JsonOption = False) -> None:
     """Show one run: state, times, where it ran, its log and outputs."""
-    with user_session(user) as (session, owner, _):
-        view = runs.view_run(runs.get_run(session, owner, run_id))
+    view = runs.view_run(*acting(user), run_id)
     if json_output:
         print_json(dataclasses.asdict(view))
         return
@@ -117,23 +125,21 @@ def show(run_id: RunIdArgument, user: UserOption = None, json_output: JsonOption
 @exits_on_error
 def logs(
     run_id: RunIdArgument,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")
+    ] = False,
     user: UserOption = None,
 ) -> None:
     """Print the run's log (stdout and stderr together)."""
+    settings, actor = acting(user)
     offset = 0
     while True:
-        with user_session(user) as (session, owner, _):
-            run = runs.get_run(session, owner, run_id)
-            chunk = runs.read_log(run, start=offset)
-            finished = run.state in FINISHED_RUN_STATES
-        sys.stdout.buffer.write(chunk)
+        chunk = runs.read_log(settings, actor, run_id, start=offset)
+        sys.stdout.buffer.write(chunk.data)
         sys.stdout.flush()
-        offset += len(chunk)
-        if not follow or finished:
+        offset += len(chunk.data)
+        if not follow or chunk.finished:
             if follow:  # the final log may have landed after the last read
-                with user_session(user) as (session, owner, _):
-                    rest = runs.read_log(runs.get_run(session, owner, run_id), start=offset)
-                sys.stdout.buffer.write(rest)
+                sys.stdout.buffer.write(runs.read_log(settings, actor, run_id, start=offset).data)
             return
         time.sleep(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -11,14 +12,13 @@ from rich.table import Table
 from orca_flows.cli.common import (
     JsonOption,
     UserOption,
+    acting,
     console,
     exits_on_error,
     print_json,
-    user_session,
 )
+from orca_flows.domain.views import ScheduleView
 from orca_flows.services import schedules
-from orca_flows.services.schedules import ScheduleView
-from orca_flows.settings import OrcaSettings
 
 app = typer.Typer(
     help="Schedules: Prefect deployments that submit a pipeline's runs (fired by `orca serve`).",
@@ -26,13 +26,6 @@ app = typer.Typer(
 )
 
 PipelineArgument = Annotated[str, typer.Argument(help="The pipeline.")]
-
-
-def _acting_user(user: str | None) -> tuple[int, OrcaSettings]:
-    # Only the id: each schedule service owns its transaction, so that a Prefect write
-    # and the Schedule row commit or fail together.
-    with user_session(user) as (_, owner, settings):
-        return owner.id, settings
 
 
 def _timing(view: ScheduleView) -> str:
@@ -70,12 +63,12 @@ def set_(
         raise typer.BadParameter(
             "give either --cron EXPR or --interval SECONDS", param_hint="--cron"
         )
-    owner_id, settings = _acting_user(user)
+    settings, actor = acting(user)
     view = schedules.set_schedule(
-        settings, owner_id, pipeline, cron=cron, interval_seconds=interval, timezone=timezone
+        settings, actor, pipeline, cron=cron, interval_seconds=interval, timezone=timezone
     )
     if json_output:
-        print_json(view.as_dict())
+        print_json(asdict(view))
         return
     console.print(
         f"Scheduled {pipeline!r} {_timing(view)}; next: {_next(view)}. It fires while "
@@ -88,10 +81,9 @@ def set_(
 @exits_on_error
 def list_(user: UserOption = None, json_output: JsonOption = False) -> None:
     """List your schedules with their next fire times."""
-    with user_session(user) as (session, owner, _):
-        views = schedules.list_schedules(session, owner)
+    views = schedules.list_schedules(*acting(user))
     if json_output:
-        print_json([view.as_dict() for view in views])
+        print_json([asdict(view) for view in views])
         return
     if not views:
         console.print("No schedules yet: `orca schedule set PIPELINE --cron EXPR` (or --interval).")
@@ -106,8 +98,7 @@ def list_(user: UserOption = None, json_output: JsonOption = False) -> None:
 @exits_on_error
 def pause(pipeline: PipelineArgument, user: UserOption = None) -> None:
     """Stop a pipeline's schedule firing (runs already submitted are not touched)."""
-    owner_id, settings = _acting_user(user)
-    schedules.pause_schedule(settings, owner_id, pipeline)
+    schedules.pause_schedule(*acting(user), pipeline)
     console.print(
         f"Paused the schedule of {pipeline!r}; `orca schedule resume {pipeline}` restarts it."
     )
@@ -117,8 +108,7 @@ def pause(pipeline: PipelineArgument, user: UserOption = None) -> None:
 @exits_on_error
 def resume(pipeline: PipelineArgument, user: UserOption = None) -> None:
     """Let a paused schedule fire again."""
-    owner_id, settings = _acting_user(user)
-    view = schedules.resume_schedule(settings, owner_id, pipeline)
+    view = schedules.resume_schedule(*acting(user), pipeline)
     console.print(f"Resumed the schedule of {pipeline!r}; next: {_next(view)}.", highlight=False)
 
 
@@ -126,6 +116,5 @@ def resume(pipeline: PipelineArgument, user: UserOption = None) -> None:
 @exits_on_error
 def remove(pipeline: PipelineArgument, user: UserOption = None) -> None:
     """Remove a pipeline's schedule and its Prefect deployment."""
-    owner_id, settings = _acting_user(user)
-    schedules.remove_schedule(settings, owner_id, pipeline)
+    schedules.remove_schedule(*acting(user), pipeline)
     console.print(f"Removed the schedule of {pipeline!r} and its Prefect deployment.")

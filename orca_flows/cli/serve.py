@@ -8,6 +8,7 @@ import typer
 
 from orca_flows.cli.common import exits_on_error
 from orca_flows.flows.serving import serve_schedules
+from orca_flows.logs import configure_logging
 from orca_flows.settings import get_settings
 
 __all__ = ["serve"]
@@ -27,4 +28,5 @@ def serve(
     ] = 10.0,
 ) -> None:
     """Serve Orca's Prefect deployments: every schedule fires while this runs (Ctrl-C stops)."""
+    configure_logging()
     serve_schedules(get_settings(), limit=limit, refresh_seconds=refresh)

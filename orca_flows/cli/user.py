@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from orca_flows.cli.common import console, exits_on_error
-from orca_flows.db.engine import session_scope
 from orca_flows.services.users import add_user
 from orca_flows.settings import get_settings
 
@@ -28,7 +27,5 @@ def add(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    settings = get_settings()
-    with session_scope(settings.effective_database_url) as session:
-        user = add_user(session, email, password)
-        console.print(f"Added user {user.email} (id {user.id}).")
+    user = add_user(get_settings(), email, password)
+    console.print(f"Added user {user.email} (id {user.user_id}).")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Annotated
 
 import typer
 
 from orca_flows.cli.common import console, exits_on_error
-from orca_flows.prefect_adapter.api import prefect_api
+from orca_flows.logs import configure_logging
 from orca_flows.settings import get_settings
-from orca_flows.worker import Worker, WorkerOptions
+from orca_flows.worker import WorkerOptions, run_worker
 
 
 @exits_on_error
@@ -28,14 +26,7 @@ def worker(
     ] = None,
 ) -> None:
     """Take runs off the linked accounts' queues and execute them, in order per key."""
-    # Prefect configures logging at import; Orca's own logger gets a handler of its own.
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    orca_logger = logging.getLogger("orca")
-    orca_logger.addHandler(handler)
-    orca_logger.setLevel(logging.INFO)
-    settings = get_settings()
+    configure_logging()
     options = WorkerOptions(tuple(link or ()), concurrency, max_runs, idle_exit)
-    with prefect_api(settings):
-        finished = asyncio.run(Worker(settings, options).run())
+    finished = run_worker(get_settings(), options)
     console.print(f"Worker stopped after finishing {finished} run(s).")

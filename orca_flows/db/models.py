@@ -66,6 +66,9 @@ class CloudLink(Base):
     last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_check_detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set while `link create` saves the block documents (the row reserves the name);
+    # NULL once the link is usable. See services/links.py for the recovery rule.
+    pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     owner: Mapped[User] = relationship()
 

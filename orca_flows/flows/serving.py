@@ -16,11 +16,12 @@ from uuid import UUID
 
 import anyio
 from prefect.exceptions import TerminationSignal
-from prefect.logging import get_logger
 from prefect.runner import Runner
+from prefect.utilities.annotations import NotSet
 from sqlalchemy.engine import make_url
 
 from orca_flows.errors import OrcaError
+from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.prefect_adapter.deployments import check_prefect_reachable
 from orca_flows.services.schedules import served_deployments
@@ -28,14 +29,18 @@ from orca_flows.settings import OrcaSettings
 
 __all__ = ["serve_schedules"]
 
-logger = get_logger("orca.serve")
+logger = get_logger("orca.serve")  # the name `orca serve` users see in its lines
 
 
 def _watch(runner: Runner, deployments: dict[UUID, int], watched: set[UUID]) -> None:
-    # Prefect 3.9 has no public "serve this existing deployment" call: add_deployment is
-    # apply + this registration, and the apply would overwrite Orca's deployment. Each
-    # firing then runs like a worker's: `python -m prefect.engine` imports the deployment's
-    # module-path entrypoint.
+    # A private Prefect API, on purpose: Prefect 3.9's Runner has no public way to serve a
+    # deployment that exists already. Its public calls (add_deployment, add_flow, serve)
+    # apply a RunnerDeployment first, an upsert that would overwrite Orca's definition (and
+    # edits made in the Prefect UI) and replace its schedule, dropping the runs Prefect had
+    # planned; the registration below is what they do after applying. pyproject pins
+    # prefect<3.10 and tests/schedules/test_serve.py fires a schedule through it. Each
+    # firing then runs like a worker's: `python -m prefect.engine` imports the module-path
+    # entrypoint.
     for deployment_id in deployments.keys() - watched:
         runner._deployment_registry.register_deployment(
             deployment_id, f"schedule-{deployments[deployment_id]}"
@@ -86,7 +91,7 @@ def serve_schedules(
         runner = Runner(
             name=f"orca-serve-{socket.gethostname()}",
             pause_on_shutdown=False,  # stopping a server must not pause users' schedules
-            **({} if limit is None else {"limit": limit}),
+            limit=NotSet if limit is None else limit,  # NotSet: PREFECT_RUNNER_PROCESS_LIMIT
         )
         logger.info(
             "Serving the schedules of %s; new ones are picked up within %g s. Stopping does "

@@ -8,7 +8,7 @@ import functools
 from prefect import flow, get_run_logger, runtime
 
 from orca_flows.prefect_adapter.deployments import SUBMIT_FLOW_NAME
-from orca_flows.services.schedules import submit_firing
+from orca_flows.services.firings import submit_firing
 from orca_flows.settings import get_settings
 
 __all__ = ["FLOW_NAME", "submit_pipeline_run"]

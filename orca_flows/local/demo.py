@@ -14,21 +14,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from orca_flows.db.engine import session_scope
-from orca_flows.db.models import Run
+from orca_flows.domain.actor import Actor
 from orca_flows.domain.states import RunState
-from orca_flows.db.repositories.links import get_link_by_name
-from orca_flows.db.repositories.pipelines import get_pipeline_by_name
-from orca_flows.db.repositories.users import get_user_by_email
+from orca_flows.domain.views import RunView
+from orca_flows.errors import NotFoundError
 from orca_flows.examples import EXAMPLES
-from orca_flows.services.link_check import check_link
-from orca_flows.services.links import create_local_link, link_access
-from orca_flows.services.pipelines import ScriptFile, add_pipeline, upload_version
-from orca_flows.prefect_adapter.api import prefect_api
-from orca_flows.services.runs import submit_run, view_run
 from orca_flows.local.sandbox import start_sandbox, stop_sandbox
-from orca_flows.services.users import add_user
+from orca_flows.prefect_adapter.api import prefect_api
+from orca_flows.services.link_check import check_link
+from orca_flows.services.link_creation import create_local_link
+from orca_flows.services.links import get_link
+from orca_flows.services.pipelines import ScriptFile, add_pipeline, show_pipeline, upload_version
+from orca_flows.services.run_outputs import read_output
+from orca_flows.services.runs import list_runs, submit_run
+from orca_flows.services.users import add_user, resolve_actor
 from orca_flows.settings import OrcaSettings
 from orca_flows.worker import Worker, WorkerOptions
 
@@ -83,13 +84,17 @@ def run_demo(
     report = DemoReport()
     status = start_sandbox(settings)
     assert status.state is not None
-    report.add("sandbox", f"AWS emulator {status.state.endpoint_url} (account {status.state.account_id})")
+    report.add(
+        "sandbox", f"AWS emulator {status.state.endpoint_url} (account {status.state.account_id})"
+    )
     try:
+        # The use cases enter Orca's Prefect API themselves; the demo only reports which
+        # one it is, and keeps it for the worker it runs.
         with prefect_api(settings) as api_url:
             report.add("prefect", (api_url or "ephemeral API").removesuffix("/api"))
-            owner_id, run_ids = _prepare(settings, report)
-            _execute(settings, run_ids, progress)
-            _collect(settings, report, owner_id, run_ids)
+            actor, run_ids = _prepare(settings, report)
+            _execute(settings, actor, run_ids, progress)
+            _collect(settings, report, actor, run_ids)
     finally:
         if not keep and not status.already_running:
             stop_sandbox(settings)
@@ -97,43 +102,71 @@ def run_demo(
     return report
 
 
-def _prepare(settings: OrcaSettings, report: DemoReport) -> tuple[int, list[str]]:
-    with session_scope(settings.effective_database_url) as session:
-        user = get_user_by_email(session, DEMO_EMAIL) or add_user(session, DEMO_EMAIL, _DEMO_PASSWORD)
-        report.add("user", f"{user.email} (password {_DEMO_PASSWORD!r})")
-        link = get_link_by_name(session, user.id, DEMO_LINK) or create_local_link(
-            session, settings, user, DEMO_LINK
-        )
-        check = check_link(session, user, DEMO_LINK)
-        report.add("link", f"{link.name}: {link.role_arn}; check " + ", ".join(
-            f"{step.name} {step.status}" for step in check.steps
-        ))
-        for name, filename, key, _ in _PIPELINES:
-            script = ScriptFile(filename, (EXAMPLES / filename).read_bytes())
-            if get_pipeline_by_name(session, user.id, name) is None:
-                add_pipeline(session, settings, user, name, script, link_name=DEMO_LINK,
-                             ordering_key=key, timeout_seconds=120)
-            else:
-                upload_version(session, settings, user, name, script)
-        owner_id = user.id
-    report.add("pipelines", ", ".join(f"{name} ({filename}, key {key})" for name, filename, key, _ in _PIPELINES))
+def _demo_actor(settings: OrcaSettings) -> Actor:
+    try:
+        return resolve_actor(settings, DEMO_EMAIL)
+    except NotFoundError:
+        return add_user(settings, DEMO_EMAIL, _DEMO_PASSWORD)
+
+
+def _prepare(settings: OrcaSettings, report: DemoReport) -> tuple[Actor, list[str]]:
+    actor = _demo_actor(settings)
+    report.add("user", f"{actor.email} (password {_DEMO_PASSWORD!r})")
+    try:
+        link = get_link(settings, actor, DEMO_LINK)
+    except NotFoundError:
+        link = create_local_link(settings, actor, DEMO_LINK)
+    check = check_link(settings, actor, DEMO_LINK)
+    report.add(
+        "link",
+        f"{link.name}: {link.role_arn}; check "
+        + ", ".join(f"{step.name} {step.status}" for step in check.steps),
+    )
+    for name, filename, key, _ in _PIPELINES:
+        script = ScriptFile(filename, (EXAMPLES / filename).read_bytes())
+        try:
+            show_pipeline(settings, actor, name)
+        except NotFoundError:
+            add_pipeline(
+                settings,
+                actor,
+                name,
+                script,
+                link_name=DEMO_LINK,
+                ordering_key=key,
+                timeout_seconds=120,
+            )
+        else:
+            upload_version(settings, actor, name, script)
+    report.add(
+        "pipelines",
+        ", ".join(f"{name} ({filename}, key {key})" for name, filename, key, _ in _PIPELINES),
+    )
     submitted = [
-        submit_run(settings, owner_id, name, requested_by="demo")
+        submit_run(settings, actor, name, requested_by="demo")
         for name, _, _, count in _PIPELINES
         for _ in range(count)
     ]
     keys = {s.ordering_key for s in submitted}
-    report.add("submitted", f"{len(submitted)} runs on {len(keys)} ordering keys ({', '.join(sorted(keys))})")
-    return owner_id, [s.run_id for s in submitted]
+    report.add(
+        "submitted",
+        f"{len(submitted)} runs on {len(keys)} ordering keys ({', '.join(sorted(keys))})",
+    )
+    return actor, [s.run_id for s in submitted]
 
 
-def _states(settings: OrcaSettings, run_ids: list[str]) -> dict[str, tuple[str, str, int]]:
-    with session_scope(settings.effective_database_url) as session:
-        runs = session.query(Run).filter(Run.id.in_(run_ids)).all()
-        return {run.id: (run.state, run.pipeline.name, run.sequence) for run in runs}
+def _views(
+    settings: OrcaSettings, actor: Actor, run_ids: list[str], *, with_outputs: bool = False
+) -> list[RunView]:
+    """The demo's runs, oldest first (they are the demo user's newest)."""
+    wanted = set(run_ids)
+    newest = list_runs(settings, actor, limit=len(run_ids), with_outputs=with_outputs)
+    return [view for view in reversed(newest) if view.id in wanted]
 
 
-def _execute(settings: OrcaSettings, run_ids: list[str], progress: Callable[[str], None]) -> None:
+def _execute(
+    settings: OrcaSettings, actor: Actor, run_ids: list[str], progress: Callable[[str], None]
+) -> None:
     """Run a worker until every demo run has finished, reporting each state change."""
     # The flow runs' own log lines (and the failing example's error) go to the Prefect
     # UI; the demo prints its own summary.
@@ -143,10 +176,12 @@ def _execute(settings: OrcaSettings, run_ids: list[str], progress: Callable[[str
     def watch() -> None:
         seen: dict[str, str] = {}
         while not done.is_set():
-            for run_id, (state, pipeline, sequence) in _states(settings, run_ids).items():
-                if seen.get(run_id) != state:
-                    seen[run_id] = state
-                    progress(f"{time.strftime('%H:%M:%S')}  {pipeline} #{sequence}  {state}")
+            for view in _views(settings, actor, run_ids):
+                if seen.get(view.id) != view.state:
+                    seen[view.id] = view.state
+                    progress(
+                        f"{time.strftime('%H:%M:%S')}  {view.pipeline} #{view.sequence}  {view.state}"
+                    )
             done.wait(0.3)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -159,19 +194,36 @@ def _execute(settings: OrcaSettings, run_ids: list[str], progress: Callable[[str
         watcher.join()
 
 
-def _collect(settings: OrcaSettings, report: DemoReport, owner_id: int, run_ids: list[str]) -> None:
-    with session_scope(settings.effective_database_url) as session:
-        runs = session.query(Run).filter(Run.id.in_(run_ids)).order_by(Run.requested_at).all()
-        for run in runs:
-            view = view_run(run)
-            seconds = (
-                (run.finished_at - run.started_at).total_seconds()
-                if run.finished_at and run.started_at else None
+def _seconds(view: RunView) -> float | None:
+    if view.started_at is None or view.finished_at is None:
+        return None
+    return (
+        datetime.fromisoformat(view.finished_at) - datetime.fromisoformat(view.started_at)
+    ).total_seconds()
+
+
+def _collect(settings: OrcaSettings, report: DemoReport, actor: Actor, run_ids: list[str]) -> None:
+    views = _views(settings, actor, run_ids, with_outputs=True)
+    for view in views:
+        report.runs.append(
+            DemoRun(
+                view.id,
+                view.pipeline,
+                view.ordering_key,
+                view.sequence,
+                view.state,
+                view.exit_code,
+                _seconds(view),
+                list(view.outputs),
             )
-            report.runs.append(DemoRun(run.id, view.pipeline, run.ordering_key, run.sequence,
-                                       run.state, run.exit_code, seconds, view.outputs))
-        etl = next((r for r in runs if r.pipeline.name == "sales-etl" and r.state == RunState.SUCCEEDED), None)
-        if etl is not None:
-            bucket = link_access(etl.pipeline.link).user_bucket(owner_id)
-            relative = f"{etl.pipeline.name}/runs/{etl.id}/outputs/sales_by_region.csv"
-            report.excerpt = (bucket.uri(relative), bucket.get(relative).decode())
+        )
+    etl = next(
+        (v for v in views if v.pipeline == "sales-etl" and v.state == RunState.SUCCEEDED), None
+    )
+    csv = (
+        next((uri for uri in etl.outputs if uri.endswith("/sales_by_region.csv")), None)
+        if etl
+        else None
+    )
+    if etl is not None and csv is not None:
+        report.excerpt = (csv, read_output(settings, actor, etl.id, csv).decode())

@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TypeVar
 
-import httpx
 from prefect.blocks.core import Block
-from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from prefect.exceptions import ObjectNotFound
 
-from orca_flows.errors import NotFoundError, PrefectUnavailableError
+from orca_flows.errors import NotFoundError
+from orca_flows.prefect_adapter.api import prefect_errors
 
 __all__ = ["delete_block", "load_block", "save_block"]
 
 B = TypeVar("B", bound=Block)
-T = TypeVar("T")
-
-
-def _call(action: str, function: Callable[[], T]) -> T:
-    try:
-        return function()
-    except (httpx.TransportError, PrefectHTTPStatusError, RuntimeError) as error:
-        if isinstance(error, RuntimeError) and "API" not in str(error):
-            raise
-        raise PrefectUnavailableError(
-            f"could not {action} in Prefect: {error}. Start a Prefect server "
-            "(`orca local up` or `prefect server start`) or fix PREFECT_API_URL."
-        ) from error
 
 
 def save_block(block: Block, name: str) -> None:
-    """Save ``block`` as document ``name`` (replacing one left by an interrupted attempt)."""
-    _call(f"save block {name!r}", lambda: block.save(name, overwrite=True))
+    """Save ``block`` as document ``name`` (replacing one left by an interrupted attempt).
+
+    Raises:
+        PrefectUnavailableError: The Prefect API cannot be reached.
+    """
+    with prefect_errors(f"save block {name!r}"):
+        block.save(name, overwrite=True)
 
 
 def load_block(block_type: type[B], name: str) -> B:
@@ -39,24 +30,23 @@ def load_block(block_type: type[B], name: str) -> B:
 
     Raises:
         NotFoundError: There is no such document.
+        PrefectUnavailableError: The Prefect API cannot be reached.
     """
-
-    def load() -> B:
+    with prefect_errors(f"load block {name!r}"):
         try:
             return block_type.load(name)  # type: ignore[return-value]
         except ValueError as error:  # Prefect's "Unable to find block document named ..."
             raise NotFoundError("block document", name, "Re-create the link.") from error
 
-    return _call(f"load block {name!r}", load)
-
 
 def delete_block(block_type: type[Block], name: str) -> None:
-    """Delete document ``name`` of ``block_type``; a missing one is not an error."""
+    """Delete document ``name`` of ``block_type``; a missing one is not an error.
 
-    def delete() -> None:
+    Raises:
+        PrefectUnavailableError: The Prefect API cannot be reached.
+    """
+    with prefect_errors(f"delete block {name!r}"):
         try:
             block_type.delete(name)
         except (ObjectNotFound, ValueError):  # ValueError: "Unable to find block document"
             pass
-
-    _call(f"delete block {name!r}", delete)

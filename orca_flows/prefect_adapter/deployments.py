@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,15 +10,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import httpx
-from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.actions import DeploymentScheduleCreate
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.exceptions import ObjectNotFound
 from prefect.utilities.callables import parameter_schema
 
 from orca_flows.errors import PrefectUnavailableError
-from orca_flows.prefect_adapter.api import configured_prefect_api_url
+from orca_flows.prefect_adapter.api import (
+    configured_prefect_api_url,
+    prefect_client,
+    prefect_unavailable,
+)
 
 __all__ = [
     "SUBMIT_ENTRYPOINT",
@@ -27,6 +30,7 @@ __all__ = [
     "apply_deployment",
     "check_prefect_reachable",
     "delete_deployment",
+    "deployment_name",
     "pause_deployment",
     "prefect_schedule",
     "submit_parameter_schema",
@@ -74,30 +78,19 @@ def prefect_schedule(
     )
 
 
-def _unreachable(action: str, detail: object) -> PrefectUnavailableError:
-    return PrefectUnavailableError(
-        f"cannot {action}: the Prefect API at {configured_prefect_api_url()} cannot be reached "
-        f"({detail}). Start the Prefect server or fix PREFECT_API_URL, then try again."
-    )
-
-
 @contextmanager
-def _prefect(action: str) -> Iterator[SyncPrefectClient]:
-    """A client of the Prefect server; an outage becomes PrefectUnavailableError."""
+def _server_client(action: str) -> Iterator[SyncPrefectClient]:
+    """A client of the Prefect server; an outage becomes PrefectUnavailableError.
+
+    A deployment needs a server: Prefect's ephemeral one ends with the process.
+    """
     if configured_prefect_api_url() is None:
         raise PrefectUnavailableError(
-            f"cannot {action}: schedules need a Prefect server, and none is configured. "
+            f"could not {action}: schedules need a Prefect server, and none is configured. "
             "Start one with `orca local up` (or `prefect server start`) and set PREFECT_API_URL."
         )
-    try:
-        with get_client(sync_client=True) as client:
-            yield client
-    except httpx.TransportError as error:
-        raise _unreachable(action, error) from error
-    except httpx.HTTPStatusError as error:
-        if error.response.status_code < 500:
-            raise
-        raise _unreachable(action, f"HTTP {error.response.status_code}") from error
+    with prefect_client(action) as client:
+        yield client
 
 
 def check_prefect_reachable(action: str) -> None:
@@ -106,10 +99,10 @@ def check_prefect_reachable(action: str) -> None:
     Raises:
         PrefectUnavailableError: No server is configured or it does not answer.
     """
-    with _prefect(action) as client:
+    with _server_client(action) as client:
         error = client.api_healthcheck()
     if error is not None:
-        raise _unreachable(action, error)
+        raise prefect_unavailable(action, error)
 
 
 def _payload(spec: DeploymentSpec) -> dict[str, Any]:
@@ -127,7 +120,9 @@ def _payload(spec: DeploymentSpec) -> dict[str, Any]:
             f"pipeline's queue keeps runs in order. Managed by Orca: change it with "
             f"`orca schedule set|pause|resume|remove {spec.pipeline}`."
         ),
-        "schedules": [DeploymentScheduleCreate(schedule=schedule, active=True, slug=_SCHEDULE_SLUG)],
+        "schedules": [
+            DeploymentScheduleCreate(schedule=schedule, active=True, slug=_SCHEDULE_SLUG)
+        ],
         "paused": not spec.active,
         "entrypoint": SUBMIT_ENTRYPOINT,
         "parameter_openapi_schema": submit_parameter_schema(),
@@ -151,6 +146,19 @@ def submit_parameter_schema() -> dict[str, Any]:
     return parameter_schema(submit_parameters).model_dump(exclude_unset=True)
 
 
+def deployment_name(spec: DeploymentSpec) -> str:
+    """The name a schedule's new deployment gets: ``<pipeline>-<8 hex digits>``.
+
+    Derived from the schedule's id and creation time rather than random, so that applying
+    the same schedule again (a retry after a crash that lost the deployment's id) upserts
+    the same deployment instead of leaving a second one; the creation time keeps the
+    names of several Orca databases sharing one Prefect server (staging, production,
+    tests) apart, as their schedule ids collide.
+    """
+    seed = f"{spec.schedule_id}:{spec.anchor.isoformat()}"
+    return f"{spec.pipeline}-{hashlib.sha256(seed.encode()).hexdigest()[:8]}"
+
+
 def _existing_name(client: SyncPrefectClient, deployment_id: str | None) -> str | None:
     if deployment_id is None:
         return None
@@ -163,10 +171,9 @@ def _existing_name(client: SyncPrefectClient, deployment_id: str | None) -> str 
 def apply_deployment(spec: DeploymentSpec, deployment_id: str | None) -> str:
     """Create the schedule's deployment, or replace ``deployment_id``'s definition.
 
-    A new deployment is named ``<pipeline>-<random>``: several Orca databases (staging,
-    production, tests) may share one Prefect server, and their ids would collide. Prefect
-    upserts by (flow, name), so re-applying replaces the schedule and drops the runs it had
-    already planned.
+    Idempotent: Prefect upserts by (flow, name), and the name is ``deployment_id``'s, else
+    `deployment_name` (the same for every attempt), so applying a spec twice writes one
+    deployment. Re-applying replaces the schedule and drops the runs it had planned.
 
     Returns:
         The deployment id.
@@ -174,8 +181,8 @@ def apply_deployment(spec: DeploymentSpec, deployment_id: str | None) -> str:
     Raises:
         PrefectUnavailableError: The Prefect API cannot be reached.
     """
-    with _prefect(f"write the deployment of pipeline {spec.pipeline!r}") as client:
-        name = _existing_name(client, deployment_id) or f"{spec.pipeline}-{secrets.token_hex(4)}"
+    with _server_client(f"write the deployment of pipeline {spec.pipeline!r}") as client:
+        name = _existing_name(client, deployment_id) or deployment_name(spec)
         flow_id = client.create_flow_from_name(SUBMIT_FLOW_NAME)
         return str(client.create_deployment(flow_id=flow_id, name=name, **_payload(spec)))
 
@@ -186,7 +193,7 @@ def pause_deployment(deployment_id: str, pipeline: str) -> None:
     Raises:
         PrefectUnavailableError: The Prefect API cannot be reached.
     """
-    with _prefect(f"pause the deployment of pipeline {pipeline!r}") as client:
+    with _server_client(f"pause the deployment of pipeline {pipeline!r}") as client:
         try:
             client.pause_deployment(deployment_id)
         except ObjectNotFound:
@@ -199,7 +206,7 @@ def delete_deployment(deployment_id: str, pipeline: str) -> None:
     Raises:
         PrefectUnavailableError: The Prefect API cannot be reached.
     """
-    with _prefect(f"delete the deployment of pipeline {pipeline!r}") as client:
+    with _server_client(f"delete the deployment of pipeline {pipeline!r}") as client:
         try:
             client.delete_deployment(UUID(deployment_id))
         except ObjectNotFound:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from orca_blocks import OrcaLinkedCloudCredentials
 from orca_flows.aws.clients import ClientFactory
-from orca_flows.aws.s3 import PrefixedBucket, user_prefix
+from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.aws.sqs import FifoQueue
 from orca_flows.db.models import CloudLink
+from orca_flows.domain.s3_layout import user_prefix
 from orca_flows.prefect_adapter.blocks import load_block
 
 __all__ = ["LinkAccess", "credentials_block_name", "queue_block_name"]
@@ -78,6 +83,30 @@ class LinkAccess:
         _CACHE[key] = (time.monotonic(), access)
         return access
 
+    @classmethod
+    def reload(cls, link: CloudLink) -> LinkAccess:
+        """Read the link's credentials block again now; the cached access if nothing changed.
+
+        For a long-lived process (the worker) that must notice `orca link update` (the
+        block's contents change, its name does not) within one refresh: a changed block,
+        bucket or queue gives new access, and the cache keeps that one.
+        """
+        credentials = load_block(OrcaLinkedCloudCredentials, link.block_document_name)
+        key = (link.id, link.block_document_name)
+        cached = _CACHE.get(key)
+        wanted = _marker(link.bucket or "", link.queue_url or "", credentials)
+        if cached is not None and cached[1].marker == wanted:
+            access = cached[1]
+        else:
+            access = cls.for_link(link, credentials)
+        _CACHE[key] = (time.monotonic(), access)
+        return access
+
+    @property
+    def marker(self) -> str:
+        """A digest of what this access was built from; it changes when the link changes."""
+        return _marker(self.bucket, self.queue_url, self.credentials)
+
     @staticmethod
     def forget(link: CloudLink) -> None:
         """Drop the cached access of ``link`` (its block changed or it is removed)."""
@@ -94,3 +123,25 @@ class LinkAccess:
     def queue(self) -> FifoQueue:
         """The link's FIFO run queue."""
         return FifoQueue(self.client("sqs"), self.queue_url)
+
+
+def _marker(bucket: str, queue_url: str, credentials: OrcaLinkedCloudCredentials) -> str:
+    text = json.dumps([bucket, queue_url, _revealed(credentials)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _revealed(value: Any) -> Any:
+    """A block's settings as plain data, secrets included (only ever hashed).
+
+    Walks the fields itself: Prefect's ``model_dump(context={"include_secrets": True})``
+    builds the block's JSON schema on every call (~0.5 s).
+    """
+    if hasattr(value, "get_secret_value"):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel):
+        return {name: _revealed(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, dict):
+        return {str(key): _revealed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_revealed(item) for item in value]
+    return value

@@ -52,9 +52,7 @@ def _check_cron(cron: str) -> None:
                     f"valid; it takes {allowed}, with lists (1,5), ranges (1-5) and steps (*/5).",
                 )
     if not _prefect_accepts_cron(cron):
-        raise InvalidInputError(
-            "cron", f"cron expression {cron!r} is not valid; {_CRON_EXAMPLE}."
-        )
+        raise InvalidInputError("cron", f"cron expression {cron!r} is not valid; {_CRON_EXAMPLE}.")
     try:
         _fire_times(cron, None, "UTC", utcnow(), 1, utcnow())
     except ValueError as error:  # croniter: no matching date (e.g. 31 February)
@@ -132,7 +130,8 @@ def _fire_times(
         schedule = server_schedules.CronSchedule(cron=cron, timezone=timezone)
     else:
         schedule = server_schedules.IntervalSchedule(
-            interval=timedelta(seconds=interval_seconds or 0), anchor_date=anchor,
+            interval=timedelta(seconds=interval_seconds or 0),
+            anchor_date=anchor,
             timezone=timezone,
         )
     dates = run_coro_as_sync(schedule.get_dates(n=count, start=start)) or []
@@ -150,6 +149,10 @@ def next_fire_times(
     if not schedule.active:
         return []
     return _fire_times(
-        schedule.cron, schedule.interval_seconds, schedule.timezone, schedule.created_at,
-        count, after or utcnow(),
+        schedule.cron,
+        schedule.interval_seconds,
+        schedule.timezone,
+        schedule.created_at,
+        count,
+        after or utcnow(),
     )

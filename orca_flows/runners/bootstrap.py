@@ -7,6 +7,7 @@ from functools import cache
 from importlib.resources import files
 from string import Template
 
+from orca_flows.domain.s3_layout import EXIT_CODE_KEY, LOG_KEY, OUTPUTS_PREFIX
 from orca_flows.errors import InvalidInputError
 from orca_flows.runners.spec import RUN_ID_PATTERN, RunSpec
 
@@ -50,6 +51,10 @@ def render_bootstrap(spec: RunSpec) -> str:
         script_sha256=shlex.quote(spec.script_sha256),
         script_name=shlex.quote(spec.script_name),
         output_uri=shlex.quote(spec.output_uri),
+        # The run's keys under output_uri, from the one S3 layout.
+        log_key=shlex.quote(LOG_KEY),
+        outputs_prefix=shlex.quote(OUTPUTS_PREFIX),
+        exit_code_key=shlex.quote(EXIT_CODE_KEY),
         timeout_seconds=shlex.quote(str(int(spec.timeout_seconds))),
         log_interval=shlex.quote(interval),
         interpreter=shlex.join(spec.interpreter),

@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 
 from orca_flows.db.models import Pipeline, Run, ScriptVersion
-from orca_flows.runners import LocalRunner, Runner, RunSpec, SsmRunner
+from orca_flows.domain.rules import parse_targets
+from orca_flows.domain.s3_layout import log_key, s3_uri, ssm_output_prefix
 from orca_flows.prefect_adapter.link_access import LinkAccess
+from orca_flows.runners import LocalRunner, Runner, RunSpec, SsmRunner
 from orca_flows.settings import OrcaSettings
 
 __all__ = ["log_uri", "output_uri", "runner_for", "spec_for"]
@@ -15,12 +17,12 @@ __all__ = ["log_uri", "output_uri", "runner_for", "spec_for"]
 
 def output_uri(run: Run, bucket: str) -> str:
     """The run's S3 prefix: log, outputs/ and exit-code live under it."""
-    return f"s3://{bucket}/{run.s3_prefix}"
+    return s3_uri(bucket, run.s3_prefix or "")
 
 
 def log_uri(run: Run, bucket: str) -> str:
     """The run's log in S3 (live while it runs)."""
-    return output_uri(run, bucket) + "log"
+    return s3_uri(bucket, log_key(run.s3_prefix or ""))
 
 
 def spec_for(run: Run, pipeline: Pipeline, version: ScriptVersion, bucket: str) -> RunSpec:
@@ -28,7 +30,7 @@ def spec_for(run: Run, pipeline: Pipeline, version: ScriptVersion, bucket: str) 
     return RunSpec(
         run_id=run.id,
         pipeline=pipeline.name,
-        script_uri=f"s3://{bucket}/{version.s3_key}",
+        script_uri=s3_uri(bucket, version.s3_key),
         script_sha256=version.sha256,
         script_name=version.s3_key.rsplit("/", 1)[1],
         output_uri=output_uri(run, bucket),
@@ -70,8 +72,8 @@ def runner_for(pipeline: Pipeline, access: LinkAccess, settings: OrcaSettings) -
         )
     return SsmRunner(
         access.client("ssm"),
-        targets=(pipeline.target or "").split(","),
+        targets=parse_targets(pipeline.target or "", field="targets"),
         output_bucket=access.bucket,
-        output_key_prefix=f"orca/{pipeline.owner_id}/{pipeline.name}/ssm",
+        output_key_prefix=ssm_output_prefix(pipeline.owner_id, pipeline.name),
         s3_client=s3,
     )

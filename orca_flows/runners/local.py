@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from typing import Any
 
 from orca_flows.domain.states import ExecutionState
 from orca_flows.errors import InvalidInputError
+from orca_flows.logs import get_logger
 from orca_flows.runners.base import Backoff, wait_for_execution
 from orca_flows.runners.bootstrap import render_bootstrap, render_kill
 from orca_flows.runners.spec import (
@@ -24,7 +24,7 @@ from orca_flows.runners.spec import (
 
 __all__ = ["LocalRunner"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 _COMMAND_PREFIX = "local-"
 _KILL_TIMEOUT_SECONDS = 30

@@ -7,14 +7,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from orca_flows.domain.s3_layout import (
+    EXIT_CODE_KEY,
+    LOG_KEY,
+    OUTPUTS_PREFIX,
+    exit_code_key,
+    split_s3_uri,
+)
 from orca_flows.domain.states import ExecutionState
 from orca_flows.errors import InvalidInputError
 
 __all__ = [
     "EXIT_CODE_KEY",
-    "RUN_ID_PATTERN",
     "LOG_KEY",
     "OUTPUTS_PREFIX",
+    "RUN_ID_PATTERN",
     "Execution",
     "ExecutionStatus",
     "RunSpec",
@@ -23,11 +30,9 @@ __all__ = [
     "split_s3_uri",
 ]
 
-# The run's S3 layout under RunSpec.output_uri (the bootstrap writes exactly these).
-LOG_KEY = "log"
-OUTPUTS_PREFIX = "outputs/"
-EXIT_CODE_KEY = "exit-code"
-
+# EXIT_CODE_KEY, LOG_KEY, OUTPUTS_PREFIX and split_s3_uri are the domain's S3 layout
+# (orca_flows.domain.s3_layout), named here too as part of the runner API: they are what
+# the bootstrap writes under RunSpec.output_uri.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9-]{1,64}")
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _RESERVED_ENV = frozenset({"ORCA_RUN_ID", "ORCA_PIPELINE", "ORCA_OUTPUT_DIR"})
@@ -41,14 +46,6 @@ _MARKER_ERRORS = {
     "outputs-upload-failed": "the files in ORCA_OUTPUT_DIR could not be uploaded; see the log",
     "stopped-before-start": "the run was stopped before its script started",
 }
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/some/key`` → ``("bucket", "some/key")``."""
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise InvalidInputError("uri", f"{uri!r} is not an s3://bucket/key URI.")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
 
 
 def _interpreter_for(script_name: str) -> tuple[str, ...]:
@@ -187,7 +184,7 @@ def read_marker(s3_client: Any, spec: RunSpec) -> ExecutionStatus | None:
     """The run's final status from its S3 ``exit-code`` marker, or ``None`` while absent."""
     bucket, prefix = split_s3_uri(spec.output_uri)
     try:
-        response = s3_client.get_object(Bucket=bucket, Key=prefix + EXIT_CODE_KEY)
+        response = s3_client.get_object(Bucket=bucket, Key=exit_code_key(prefix))
     except s3_client.exceptions.NoSuchKey:
         return None
     return parse_marker(response["Body"].read())

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from orca_flows.domain.rules import MAX_TIMEOUT_SECONDS, check_targets
 from orca_flows.domain.states import ExecutionState
-from orca_flows.errors import InvalidInputError, NoInstanceAvailableError
+from orca_flows.errors import NoInstanceAvailableError
+from orca_flows.logs import get_logger
 from orca_flows.runners.base import Backoff, wait_for_execution
 from orca_flows.runners.bootstrap import render_bootstrap, render_kill
 from orca_flows.runners.spec import (
@@ -21,10 +22,9 @@ from orca_flows.runners.spec import (
 
 __all__ = ["NoInstanceAvailableError", "SsmRunner"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 DOCUMENT = "AWS-RunShellScript"
-_MAX_EXECUTION_TIMEOUT = 172_800  # AWS-RunShellScript's executionTimeout maximum (48 h)
 _KILL_EXECUTION_TIMEOUT = 60
 _STATES: dict[str, tuple[ExecutionState, str]] = {
     "Pending": (ExecutionState.PENDING, ""),
@@ -81,13 +81,8 @@ class SsmRunner:
         backoff: Backoff = Backoff(first=1.0, cap=15.0),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        tags = [target for target in targets if target.startswith("tag:")]
-        if not targets or (tags and (len(targets) > 1 or "=" not in tags[0])):
-            raise InvalidInputError(
-                "targets", f"{targets!r}: give instance ids or exactly one tag:KEY=VALUE."
-            )
         self.ssm_client = ssm_client
-        self.targets = list(targets)
+        self.targets = check_targets(targets, field="targets")
         self.output_bucket = output_bucket
         self.output_key_prefix = output_key_prefix
         self.s3_client = s3_client
@@ -110,7 +105,7 @@ class SsmRunner:
             logger.info("run %s resumes SSM command %s", spec.run_id, existing.command_id)
             return existing
         instance_id = self._choose_instance(spec.run_id)
-        execution_timeout = min(spec.timeout_seconds + self.grace_seconds, _MAX_EXECUTION_TIMEOUT)
+        execution_timeout = min(spec.timeout_seconds + self.grace_seconds, MAX_TIMEOUT_SECONDS)
         command = self._send(
             instance_id,
             comment=spec.execution_key,

@@ -11,11 +11,17 @@ from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.orm import Session
 
 from orca_flows.db.base import utcnow
-from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
 from orca_flows.db.repositories import users as users_repo
-from orca_flows.errors import InvalidInputError, LoginError, NotFoundError
-from orca_flows.services.users import add_user, normalize_email, password_hasher
+from orca_flows.domain.actor import Actor
+from orca_flows.errors import InvalidInputError, LoginError
+from orca_flows.services.unit_of_work import unit_of_work
+from orca_flows.services.users import (
+    checked_credentials,
+    insert_user,
+    normalize_email,
+    password_hasher,
+)
 from orca_flows.settings import OrcaSettings
 
 __all__ = [
@@ -25,7 +31,6 @@ __all__ = [
     "LoginError",
     "authenticate",
     "register",
-    "signed_in_user",
 ]
 
 MAX_FAILED_LOGINS = 5
@@ -38,11 +43,14 @@ LOGIN_FAILED_MESSAGE = (
 )
 
 
-def register(session: Session, email: str, password: str, confirmation: str) -> User:
-    """Create an account from the sign-up form.
+def register(settings: OrcaSettings, email: str, password: str, confirmation: str) -> Actor:
+    """Create an account from the sign-up form; returns it as an ``Actor``.
+
+    Every rule is checked and the password hashed before the one unit of work that
+    inserts the user, so a refusal stores nothing.
 
     Args:
-        session: The caller's session (this function flushes, the caller commits).
+        settings: Orca's settings (the database).
         email: Any case; stored case-folded.
         password: At least 12 characters and not the email.
         confirmation: The password typed a second time.
@@ -52,14 +60,12 @@ def register(session: Session, email: str, password: str, confirmation: str) -> 
             or a confirmation that differs (``"confirmation"``).
         AlreadyExistsError: An account with this email exists.
     """
-    # A savepoint, so a refused confirmation leaves no user even if the caller commits.
-    with session.begin_nested():
-        user = add_user(session, email, password)
-        if not hmac.compare_digest(password.encode(), confirmation.encode()):
-            raise InvalidInputError(
-                "confirmation", "the two passwords differ; type the same password twice."
-            )
-    return user
+    normalized = checked_credentials(email, password)
+    if not hmac.compare_digest(password.encode(), confirmation.encode()):
+        raise InvalidInputError(
+            "confirmation", "the two passwords differ; type the same password twice."
+        )
+    return insert_user(settings, normalized, password_hasher().hash(password))
 
 
 @lru_cache(maxsize=1)
@@ -78,11 +84,11 @@ def _unlocked(now: datetime) -> ColumnElement[bool]:
     return or_(User.locked_until.is_(None), User.locked_until <= now)
 
 
-def _accept(session: Session, user: User, password: str, now: datetime) -> bool:
+def _accept(session: Session, user: User, new_hash: str | None, now: datetime) -> bool:
     """Reset the counter unless the account is locked (checked in the same UPDATE)."""
     values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
-    if password_hasher().check_needs_rehash(user.password_hash):
-        values["password_hash"] = password_hasher().hash(password)
+    if new_hash is not None:  # hashed before the unit of work: it holds the database
+        values["password_hash"] = new_hash
     result = session.execute(
         update(User).where(User.id == user.id, _unlocked(now)).values(**values)
     )
@@ -108,8 +114,8 @@ def _count_failure(session: Session, user_id: int, now: datetime) -> None:
     )
 
 
-def authenticate(settings: OrcaSettings, email: str, password: str) -> User:
-    """Check an email and password; returns the (detached) user or refuses.
+def authenticate(settings: OrcaSettings, email: str, password: str) -> Actor:
+    """Check an email and password; returns the user as an ``Actor`` or refuses.
 
     Every refusal looks the same to the caller and takes about as long (an unknown email
     is verified against a decoy hash). After ``MAX_FAILED_LOGINS`` wrong passwords in a
@@ -122,35 +128,26 @@ def authenticate(settings: OrcaSettings, email: str, password: str) -> User:
     Raises:
         LoginError: Wrong email, wrong password or a locked account.
     """
-    url = settings.effective_database_url
     try:
         normalized: str | None = normalize_email(email)
     except InvalidInputError:
         normalized = None
-    with session_scope(url) as session:
+    with unit_of_work(settings) as session:
         user = users_repo.get_user_by_email(session, normalized) if normalized else None
     matches = _verifies(user.password_hash if user else _decoy_hash(), password)
     if user is None:
         raise LoginError(LOGIN_FAILED_MESSAGE)
+    new_hash = None
+    if matches and password_hasher().check_needs_rehash(user.password_hash):
+        new_hash = password_hasher().hash(password)
     now = utcnow()
-    with session_scope(url) as session:
+    with unit_of_work(settings) as session:
         if matches:
-            accepted = _accept(session, user, password, now)
+            accepted = _accept(session, user, new_hash, now)
         else:
             _count_failure(session, user.id, now)
             accepted = False
     if not accepted:
         raise LoginError(LOGIN_FAILED_MESSAGE)
-    return user
+    return Actor(user.id, user.email)
 
-
-def signed_in_user(session: Session, user_id: int) -> User:
-    """The user a web session signed in as.
-
-    Raises:
-        NotFoundError: The account no longer exists.
-    """
-    user = users_repo.get_user(session, user_id)
-    if user is None:
-        raise NotFoundError("user", str(user_id), "Sign in again.")
-    return user

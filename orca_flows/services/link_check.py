@@ -6,46 +6,33 @@ import dataclasses
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from botocore.exceptions import BotoCoreError, ClientError
-from sqlalchemy.orm import Session
 
+from orca_flows.aws.link_kit import DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE
 from orca_flows.aws.sts import caller_identity
 from orca_flows.db.base import utcnow
-from orca_flows.db.models import CloudLink, User
+from orca_flows.db.models import CloudLink
+from orca_flows.db.repositories import links as links_repo
+from orca_flows.domain.actor import Actor
+from orca_flows.domain.s3_layout import probe_relative_key
 from orca_flows.domain.states import CheckStatus
+from orca_flows.domain.views import CheckStep, LinkCheck
 from orca_flows.errors import OrcaError
+from orca_flows.logs import get_logger
+from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.prefect_adapter.link_access import LinkAccess
-from orca_flows.aws.link_kit import DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE
-from orca_flows.services.links import get_link, link_access
+from orca_flows.services import lookup
+from orca_flows.services.links import link_access
+from orca_flows.services.unit_of_work import unit_of_work
+from orca_flows.settings import OrcaSettings
 
-__all__ = ["CheckStep", "LinkCheck", "check_link"]
+__all__ = ["check_link"]
+
+logger = get_logger(__name__)
 
 _PROBE_GROUP = "orca-link-check"
-
-
-@dataclass(frozen=True)
-class CheckStep:
-    """One verified step: its name, outcome, what was seen and, on failure, the fix."""
-
-    name: str
-    status: CheckStatus
-    detail: str
-    fix: str = ""
-
-
-@dataclass(frozen=True)
-class LinkCheck:
-    """All steps of one check; ``passed`` unless a step failed."""
-
-    link: str
-    steps: tuple[CheckStep, ...]
-
-    @property
-    def passed(self) -> bool:
-        """No step failed (steps that cannot be verified here do not fail the check)."""
-        return all(step.status != CheckStatus.FAILED for step in self.steps)
 
 
 class _StepFailed(Exception):
@@ -84,9 +71,9 @@ def _account(access: LinkAccess, link: CloudLink) -> str:
     return f"account {account}"
 
 
-def _bucket(access: LinkAccess, link: CloudLink, owner: User) -> str:
-    bucket = access.user_bucket(owner.id)
-    key = f"_orca-check/{uuid.uuid4()}"
+def _bucket(access: LinkAccess, link: CloudLink, user_id: int) -> str:
+    bucket = access.user_bucket(user_id)
+    key = probe_relative_key(str(uuid.uuid4()))
     try:
         bucket.put(key, b"orca link check probe")
         if bucket.get(key) != b"orca link check probe":
@@ -94,12 +81,12 @@ def _bucket(access: LinkAccess, link: CloudLink, owner: User) -> str:
         bucket.delete(key)
     except (BotoCoreError, ClientError) as error:
         raise _StepFailed(
-            f"s3://{link.bucket}/{bucket.key(key)}: {_aws_reason(error)}",
+            f"{bucket.uri(key)}: {_aws_reason(error)}",
             f"The bucket {link.bucket} must exist in account {link.account_id} and the role "
             "needs s3:PutObject, s3:GetObject and s3:DeleteObject on orca/*; re-deploy the "
             "kit's stack or pass --bucket to `orca link create`.",
         ) from error
-    return f"wrote, read and deleted s3://{link.bucket}/{bucket.key(key)}"
+    return f"wrote, read and deleted {bucket.uri(key)}"
 
 
 def _queue(access: LinkAccess, link: CloudLink) -> str:
@@ -127,7 +114,7 @@ def _queue(access: LinkAccess, link: CloudLink) -> str:
     )
 
 
-def _ssm(access: LinkAccess, link: CloudLink) -> tuple[str, str]:
+def _ssm(access: LinkAccess, link: CloudLink) -> tuple[CheckStatus, str]:
     # One attempt: an endpoint that lacks the API answers 500, which retries cannot fix.
     ssm = dataclasses.replace(access.factory, max_attempts=1).client("ssm")
     tag_filter = [{"Key": f"tag:{DEFAULT_TAG_KEY}", "Values": [DEFAULT_TAG_VALUE]}]
@@ -159,7 +146,7 @@ def _ssm(access: LinkAccess, link: CloudLink) -> tuple[str, str]:
     return CheckStatus.PASSED, f"{len(online)} instance(s) online: {', '.join(online[:5])}"
 
 
-def _run(name: str, step: Callable[[], str | tuple[str, str]]) -> CheckStep:
+def _run(name: str, step: Callable[[], str | tuple[CheckStatus, str]]) -> CheckStep:
     try:
         result = step()
     except _StepFailed as failure:
@@ -169,27 +156,47 @@ def _run(name: str, step: Callable[[], str | tuple[str, str]]) -> CheckStep:
     return CheckStep(name, CheckStatus.PASSED, result)
 
 
-def check_link(session: Session, owner: User, name: str) -> LinkCheck:
+def check_link(settings: OrcaSettings, actor: Actor, name: str) -> LinkCheck:
     """Run every step against the linked account and store the outcome on the link.
 
-    Steps after a failed role assumption are skipped (nothing else can work without it).
+    Three steps, so no transaction is open while AWS is polled (the queue step alone may
+    take seconds): read the link (a unit of work), load its credentials block and run the
+    checks (Prefect, STS, S3, SQS, SSM; no unit), then store the outcome (a second unit).
+    A link removed or re-created while it was checked keeps no outcome: the check is
+    returned all the same. Steps after a failed role assumption are skipped (nothing else
+    can work without it).
+
+    Raises:
+        NotFoundError: No such link (or its block document is gone).
+        PrefectUnavailableError: Prefect cannot be reached.
     """
-    link = get_link(session, owner, name)
-    access = link_access(link)
+    with unit_of_work(settings) as session:
+        link = lookup.get_link(session, actor, name)
+    with prefect_api(settings):
+        access = link_access(link)
+        result = LinkCheck(link.name, tuple(_steps(access, link, actor.user_id)))
+    with unit_of_work(settings) as session:
+        stored = links_repo.record_check(
+            session,
+            link.id,
+            link.block_document_name,
+            status=CheckStatus.PASSED if result.passed else CheckStatus.FAILED,
+            at=utcnow(),
+            detail=json.dumps([asdict(step) for step in result.steps]),
+        )
+    if not stored:
+        logger.info("link %r changed while it was checked; its outcome is not stored", name)
+    return result
+
+
+def _steps(access: LinkAccess, link: CloudLink, user_id: int) -> list[CheckStep]:
     steps = [_run("assume role", lambda: _assume(access, link))]
-    later = [
+    later: list[tuple[str, Callable[[], str | tuple[CheckStatus, str]]]] = [
         ("account", lambda: _account(access, link)),
-        ("bucket", lambda: _bucket(access, link, owner)),
+        ("bucket", lambda: _bucket(access, link, user_id)),
         ("queue", lambda: _queue(access, link)),
         ("ssm targets", lambda: _ssm(access, link)),
     ]
     if steps[0].status == CheckStatus.FAILED:
-        steps += [CheckStep(n, CheckStatus.SKIPPED, "needs the role") for n, _ in later]
-    else:
-        steps += [_run(n, step) for n, step in later]
-    result = LinkCheck(link.name, tuple(steps))
-    link.last_check_status = CheckStatus.PASSED if result.passed else CheckStatus.FAILED
-    link.last_check_at = utcnow()
-    link.last_check_detail = json.dumps([asdict(step) for step in steps])
-    session.flush()
-    return result
+        return steps + [CheckStep(n, CheckStatus.SKIPPED, "needs the role") for n, _ in later]
+    return steps + [_run(n, step) for n, step in later]

@@ -8,38 +8,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from orca_flows.db.models import Pipeline, Run, ScriptVersion, User
-from orca_flows.domain.states import RunState
+from orca_flows.db.models import CloudLink, Pipeline, ScriptVersion
 from orca_flows.db.repositories import pipelines as pipelines_repo
-from orca_flows.errors import AlreadyExistsError, InUseError, InvalidInputError, NotFoundError
-from orca_flows.prefect_adapter.link_access import LinkAccess
-from orca_flows.services.links import get_link, link_access
+from orca_flows.domain import ordering, rules, s3_layout
+from orca_flows.domain.actor import Actor
+from orca_flows.domain.s3_layout import s3_uri, script_key
+from orca_flows.domain.views import PipelineView, ScriptVersionView
+from orca_flows.errors import AlreadyExistsError, InvalidInputError, InvalidStateError
+from orca_flows.logs import get_logger
+from orca_flows.prefect_adapter.api import prefect_api
+from orca_flows.services.links import link_access
+from orca_flows.services.lookup import get_link, get_pipeline
+from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
 
 __all__ = [
     "PIPELINE_NAME_PATTERN",
-    "active_runs",
     "ScriptFile",
     "add_pipeline",
-    "get_pipeline",
     "list_pipelines",
     "read_script_file",
-    "remove_pipeline",
     "resolve_ordering_key",
     "script_relative_key",
+    "show_pipeline",
     "upload_version",
-    "versions",
 ]
 
-PIPELINE_NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"
-_INSTANCE_ID = r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})"
-_TARGET = re.compile(rf"{_INSTANCE_ID}(?:,{_INSTANCE_ID})*|tag:[^=\s]{{1,128}}=[^\s]{{0,256}}")
-_CUSTOM_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-RUNNERS = ("ssm", "local")
-MAX_RETRIES = 10
+logger = get_logger(__name__)
+
+PIPELINE_NAME_PATTERN = rules.RESOURCE_NAME_PATTERN
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,9 @@ def _check_script(script: ScriptFile, settings: OrcaSettings) -> None:
             "script", f"rename {script.filename!r} to letters, digits, '.', '_' or '-' only."
         )
     if not script.content:
-        raise InvalidInputError("script", f"{script.filename!r} is empty; upload the script itself.")
+        raise InvalidInputError(
+            "script", f"{script.filename!r} is empty; upload the script itself."
+        )
     if b"\0" in script.content:
         raise InvalidInputError(
             "script", f"{script.filename!r} contains NUL bytes: it is binary, not a script."
@@ -94,38 +96,19 @@ def _check_script(script: ScriptFile, settings: OrcaSettings) -> None:
 def _check_settings(
     name: str, runner: str, target: str | None, ordering_key: str, timeout: int, retries: int
 ) -> None:
-    if not re.fullmatch(PIPELINE_NAME_PATTERN, name):
-        raise InvalidInputError(
-            "name",
-            f"pipeline name {name!r} must be 1-64 lowercase letters, digits, '-' or '_', "
-            "starting with a letter or digit.",
-        )
-    if runner not in RUNNERS:
-        raise InvalidInputError("runner", f"runner {runner!r} must be one of: ssm, local.")
-    if target is not None and not _TARGET.fullmatch(target):
-        raise InvalidInputError(
-            "target",
-            f"target {target!r} must be instance ids (i-0123456789abcdef0[,i-…]) or one "
-            "tag selector (tag:KEY=VALUE).",
-        )
+    rules.check_resource_name("pipeline", name)
+    rules.check_runner(runner)
+    if target is not None:
+        rules.parse_targets(target)
     if runner == "ssm" and target is None:
         raise InvalidInputError(
             "target", "the ssm runner needs --target (instance ids or tag:KEY=VALUE)."
         )
-    if ordering_key not in {"pipeline", "instance", "user"} and not _CUSTOM_KEY.fullmatch(
-        ordering_key
-    ):
-        raise InvalidInputError(
-            "ordering_key",
-            f"ordering key {ordering_key!r} must be pipeline, instance, user or 1-64 "
-            "letters, digits and _.:-",
-        )
+    rules.check_ordering_key(ordering_key)
     if ordering_key == "instance" and target is None:
         raise InvalidInputError("ordering_key", "the instance ordering key needs --target.")
-    if timeout <= 0:
-        raise InvalidInputError("timeout", f"timeout must be a positive number of seconds, not {timeout}.")
-    if not 0 <= retries <= MAX_RETRIES:
-        raise InvalidInputError("retries", f"retries must be between 0 and {MAX_RETRIES}, not {retries}.")
+    rules.check_timeout(timeout)
+    rules.check_retries(retries)
 
 
 def resolve_ordering_key(pipeline: Pipeline) -> str:
@@ -134,49 +117,129 @@ def resolve_ordering_key(pipeline: Pipeline) -> str:
     Every key is scoped so that one user can never hold up another's runs, except the
     ``instance`` key, which is scoped to the account's instance itself.
     """
-    match pipeline.ordering_key:
-        case "pipeline":
-            return f"p-{pipeline.id}"
-        case "user":
-            return f"u-{pipeline.owner_id}"
-        case "instance":
-            return f"i-{pipeline.link.account_id}-{pipeline.target}"[:128]
-        case custom:
-            return f"u-{pipeline.owner_id}-k-{custom}"
+    return ordering.resolve_ordering_key(
+        pipeline.ordering_key,
+        pipeline_id=pipeline.id,
+        owner_id=pipeline.owner_id,
+        account_id=pipeline.link.account_id,
+        target=pipeline.target,
+    )
 
 
 def script_relative_key(pipeline_name: str, version: int, filename: str) -> str:
     """Where a script version lives under the user's prefix."""
-    return f"{pipeline_name}/scripts/v{version}/{filename}"
+    return s3_layout.script_relative_key(pipeline_name, version, filename)
 
 
-def _store_version(
-    session: Session, access: LinkAccess, owner: User, pipeline: Pipeline, script: ScriptFile
-) -> ScriptVersion:
-    """Record the next version, then upload it; a failed upload leaves no row behind."""
-    bucket = access.user_bucket(owner.id)
-    latest = session.scalar(
-        select(func.max(ScriptVersion.version)).where(ScriptVersion.pipeline_id == pipeline.id)
+@dataclass(frozen=True)
+class _Reserved:
+    """A version number held in the database whose script is not stored yet."""
+
+    pipeline_id: int
+    version_id: int
+    version: int
+    relative_key: str
+    owner_id: int
+    link: CloudLink  # detached: read after the unit for the link's credentials
+
+
+def _reserve_version(
+    session: Session, actor: Actor, pipeline: Pipeline, link: CloudLink, script: ScriptFile
+) -> _Reserved:
+    """Insert the next version row without making it current.
+
+    The database hands out the number (the unique index settles a race), so no two uploads
+    ever write the same key and a version's bytes never change once recorded.
+    """
+    for _ in range(3):
+        number = pipelines_repo.next_version_number(session, pipeline.id)
+        relative = script_relative_key(pipeline.name, number, script.filename)
+        try:
+            with session.begin_nested():
+                row = pipelines_repo.insert_script_version(
+                    session,
+                    pipeline_id=pipeline.id,
+                    version=number,
+                    s3_key=script_key(actor.user_id, pipeline.name, number, script.filename),
+                    sha256=script.sha256,
+                    size_bytes=len(script.content),
+                    uploaded_by=actor.user_id,
+                )
+        except IntegrityError:  # a concurrent upload took the number: take the next
+            continue
+        return _Reserved(pipeline.id, row.id, number, relative, actor.user_id, link)
+    raise InvalidStateError(
+        f"pipeline {pipeline.name!r} is being uploaded to concurrently; try again."
     )
-    relative = script_relative_key(pipeline.name, (latest or 0) + 1, script.filename)
-    version = pipelines_repo.add_script_version(
-        session,
-        pipeline,
-        s3_key=bucket.key(relative),
-        sha256=script.sha256,
-        size_bytes=len(script.content),
-        uploaded_by=owner.id,
+
+
+def _store_script(settings: OrcaSettings, reserved: _Reserved, script: ScriptFile) -> None:
+    """Upload the script under its reserved key; on any failure give the number back."""
+    try:
+        with prefect_api(settings):
+            bucket = link_access(reserved.link).user_bucket(reserved.owner_id)
+            bucket.put(reserved.relative_key, script.content, content_type="text/plain")
+    except BaseException:  # also Ctrl-C: an interrupted upload leaves no version behind
+        try:
+            with unit_of_work(settings) as session:
+                pipelines_repo.delete_script_version(session, reserved.version_id)
+        except Exception as error:  # noqa: BLE001 - the upload's error is the one to report
+            logger.warning(
+                "version row %s of a failed upload stays: %s", reserved.version_id, error
+            )
+        raise
+
+
+def _version_views(
+    session: Session, pipelines: Sequence[Pipeline]
+) -> dict[int, tuple[ScriptVersionView, ...]]:
+    found: dict[int, list[ScriptVersionView]] = {p.id: [] for p in pipelines}
+    buckets = {p.id: p.link.bucket for p in pipelines}
+    rows: Sequence[ScriptVersion] = (
+        pipelines_repo.list_script_versions(session, list(found)) if found else ()
     )
-    # The row is flushed first (a concurrent upload of the same number fails here); if the
-    # upload fails the caller's transaction rolls the row back.
-    bucket.put(relative, script.content, content_type="text/plain")
-    return version
+    for row in rows:
+        found[row.pipeline_id].append(
+            ScriptVersionView(
+                version=row.version,
+                sha256=row.sha256,
+                size_bytes=row.size_bytes,
+                s3_uri=s3_uri(buckets[row.pipeline_id] or "", row.s3_key),
+                uploaded_at=row.uploaded_at.isoformat(),
+            )
+        )
+    return {pipeline_id: tuple(views) for pipeline_id, views in found.items()}
+
+
+def _pipeline_views(session: Session, pipelines: Sequence[Pipeline]) -> list[PipelineView]:
+    """The one builder of ``PipelineView``: the CLI and the web app show what it returns."""
+    versions = _version_views(session, pipelines)
+    return [
+        PipelineView(
+            name=p.name,
+            link=p.link.name,
+            runner=p.runner,
+            target=p.target,
+            ordering_key=p.ordering_key,
+            timeout_seconds=p.timeout_seconds,
+            retries=p.retries,
+            current_version=p.current_version,
+            created_at=p.created_at.isoformat(),
+            versions=versions[p.id],
+        )
+        for p in pipelines
+    ]
+
+
+def _view_of(settings: OrcaSettings, actor: Actor, name: str) -> PipelineView:
+    with unit_of_work(settings) as session:
+        [view] = _pipeline_views(session, [get_pipeline(session, actor, name)])
+        return view
 
 
 def add_pipeline(
-    session: Session,
     settings: OrcaSettings,
-    owner: User,
+    actor: Actor,
     name: str,
     script: ScriptFile,
     *,
@@ -186,121 +249,111 @@ def add_pipeline(
     ordering_key: str = "pipeline",
     timeout_seconds: int = 3600,
     retries: int = 0,
-) -> tuple[Pipeline, ScriptVersion]:
+) -> PipelineView:
     """Create a pipeline and upload its first script version.
 
+    Intent, call, record: one unit inserts the pipeline and reserves version 1 (not yet
+    current); the script is uploaded with no transaction open; a second unit makes
+    version 1 current. A failed upload takes both rows back. A crash between the steps
+    leaves a pipeline without a current version: `orca run start` refuses it, and
+    `orca pipeline upload` (the retry the duplicate-name refusal names) finishes it.
+
     Args:
+        settings: Orca's settings.
+        actor: The owner-to-be.
+        name: The pipeline's name (unique per user).
+        script: The script's file name and bytes.
+        link_name: The actor's link it runs through.
         runner: ``ssm`` or ``local``; default ``local`` for a sandbox link, else ``ssm``.
+        target: Instance ids or ``tag:KEY=VALUE`` (ssm runner).
+        ordering_key: ``pipeline``, ``instance``, ``user`` or a custom key.
+        timeout_seconds: Seconds before a run's script is killed.
+        retries: Extra attempts after a failure.
+
+    Returns:
+        The pipeline; ``versions[0]`` is the script just stored.
 
     Raises:
         InvalidInputError: A refused script or setting (the message names the fix).
         AlreadyExistsError: The user has a pipeline with this name.
         NotFoundError: No such link.
     """
-    link = get_link(session, owner, link_name)
-    runner = runner or ("local" if link.local else "ssm")
-    _check_settings(name, runner, target, ordering_key, timeout_seconds, retries)
-    _check_script(script, settings)
-    if pipelines_repo.get_pipeline_by_name(session, owner.id, name) is not None:
-        raise AlreadyExistsError(
-            "pipeline", name, "Upload a new version with `orca pipeline upload`."
-        )
-    pipeline = pipelines_repo.create_pipeline(
-        session,
-        owner_id=owner.id,
-        name=name,
-        link_id=link.id,
-        runner=runner,
-        target=target,
-        ordering_key=ordering_key,
-        timeout_seconds=timeout_seconds,
-        retries=retries,
-        environment={},
+    duplicate = AlreadyExistsError(
+        "pipeline", name, "Upload a new version with `orca pipeline upload`."
     )
-    version = _store_version(session, link_access(link), owner, pipeline, script)
-    return pipeline, version
+    with unit_of_work(settings) as session:
+        link = get_link(session, actor, link_name)
+        runner = runner or ("local" if link.local else "ssm")
+        _check_settings(name, runner, target, ordering_key, timeout_seconds, retries)
+        _check_script(script, settings)
+        if pipelines_repo.get_pipeline_by_name(session, actor.user_id, name) is not None:
+            raise duplicate
+        try:
+            with session.begin_nested():
+                pipeline = pipelines_repo.create_pipeline(
+                    session,
+                    owner_id=actor.user_id,
+                    name=name,
+                    link_id=link.id,
+                    runner=runner,
+                    target=target,
+                    ordering_key=ordering_key,
+                    timeout_seconds=timeout_seconds,
+                    retries=retries,
+                    environment={},
+                )
+        except IntegrityError as error:  # a concurrent add of the same name won
+            raise duplicate from error
+        reserved = _reserve_version(session, actor, pipeline, link, script)
+    try:
+        _store_script(settings, reserved, script)
+    except BaseException:
+        with unit_of_work(settings) as session:
+            created = session.get(Pipeline, reserved.pipeline_id)
+            if created is not None and created.current_version is None:
+                pipelines_repo.delete_pipeline(session, reserved.pipeline_id)
+        raise
+    with unit_of_work(settings) as session:
+        pipelines_repo.make_version_current(session, reserved.pipeline_id, reserved.version)
+    return _view_of(settings, actor, name)
 
 
-def get_pipeline(session: Session, owner: User, name: str) -> Pipeline:
-    """The owner's pipeline ``name`` (another user's looks like none).
+def upload_version(
+    settings: OrcaSettings, actor: Actor, name: str, script: ScriptFile
+) -> ScriptVersionView:
+    """Upload a new, immutable version of the pipeline's script and make it current.
+
+    Intent, call, record: one unit reserves the next version number (the row exists but
+    is not current, so no run uses it); the script is uploaded with no transaction open;
+    a second unit makes it current unless a later upload already is. A failed upload
+    deletes the reserved row. A crash between the steps leaves the previous version
+    current and a numbered row that no run ever uses; uploading again stores the next one.
+
+    Raises:
+        InvalidInputError: A refused script.
+        NotFoundError: No such pipeline.
+    """
+    with unit_of_work(settings) as session:
+        pipeline = get_pipeline(session, actor, name)
+        _check_script(script, settings)
+        reserved = _reserve_version(session, actor, pipeline, pipeline.link, script)
+    _store_script(settings, reserved, script)
+    with unit_of_work(settings) as session:
+        pipelines_repo.make_version_current(session, reserved.pipeline_id, reserved.version)
+    view = _view_of(settings, actor, name)
+    return next(v for v in view.versions if v.version == reserved.version)
+
+
+def show_pipeline(settings: OrcaSettings, actor: Actor, name: str) -> PipelineView:
+    """The actor's pipeline ``name`` with its versions, newest first.
 
     Raises:
         NotFoundError: No such pipeline.
     """
-    pipeline = pipelines_repo.get_pipeline_by_name(session, owner.id, name)
-    if pipeline is None:
-        raise NotFoundError("pipeline", name, "See `orca pipeline list`.")
-    return pipeline
+    return _view_of(settings, actor, name)
 
 
-def list_pipelines(session: Session, owner: User) -> Sequence[Pipeline]:
-    """The owner's pipelines by name."""
-    return pipelines_repo.list_pipelines(session, owner.id)
-
-
-def upload_version(
-    session: Session, settings: OrcaSettings, owner: User, name: str, script: ScriptFile
-) -> ScriptVersion:
-    """Upload a new, immutable version of the pipeline's script and make it current."""
-    pipeline = get_pipeline(session, owner, name)
-    _check_script(script, settings)
-    return _store_version(session, link_access(pipeline.link), owner, pipeline, script)
-
-
-def versions(session: Session, pipeline: Pipeline) -> Sequence[ScriptVersion]:
-    """The pipeline's script versions, newest first."""
-    return session.scalars(
-        select(ScriptVersion)
-        .where(ScriptVersion.pipeline_id == pipeline.id)
-        .order_by(ScriptVersion.version.desc())
-    ).all()
-
-
-def active_runs(session: Session, pipeline: Pipeline) -> Sequence[Run]:
-    """The pipeline's queued and running runs."""
-    return session.scalars(
-        select(Run).where(
-            Run.pipeline_id == pipeline.id,
-            Run.state.in_([RunState.QUEUED, RunState.RUNNING]),
-        )
-    ).all()
-
-
-def _remove_schedule_deployment(pipeline: Pipeline) -> None:
-    """Delete the Prefect deployment of the pipeline's schedule (its row goes by cascade)."""
-    from orca_flows.db.repositories.schedules import get_schedule_of_pipeline
-    from orca_flows.prefect_adapter.deployments import delete_deployment
-
-    schedule = get_schedule_of_pipeline(object_session(pipeline), pipeline.id)
-    if schedule is not None and schedule.deployment_id:
-        delete_deployment(schedule.deployment_id, pipeline.name)
-
-
-def remove_pipeline(session: Session, owner: User, name: str, *, force: bool = False) -> str:
-    """Remove a pipeline, its versions and run history; returns where its files stay.
-
-    Raises:
-        InUseError: Runs are queued or running and ``force`` is not set.
-    """
-    from orca_flows.services.runs import stop_run
-
-    pipeline = get_pipeline(session, owner, name)
-    active = active_runs(session, pipeline)
-    if active and not force:
-        raise InUseError(
-            f"pipeline {name!r} has {len(active)} queued or running run(s); stop them "
-            f"(`orca run stop RUN_ID`) or use --force to stop them and remove."
-        )
-    for run in active:
-        stop_run(session, owner, run.id)
-    _remove_schedule_deployment(pipeline)
-    link = pipeline.link
-    kept = f"s3://{link.bucket}/orca/{owner.id}/{pipeline.name}/"
-    if session.scalar(select(func.count()).select_from(Run).where(Run.pipeline_id == pipeline.id)):
-        session.execute(Run.__table__.delete().where(Run.pipeline_id == pipeline.id))
-    session.execute(
-        ScriptVersion.__table__.delete().where(ScriptVersion.pipeline_id == pipeline.id)
-    )
-    session.delete(pipeline)
-    session.flush()
-    return kept
+def list_pipelines(settings: OrcaSettings, actor: Actor) -> list[PipelineView]:
+    """The actor's pipelines by name, each with its versions."""
+    with unit_of_work(settings) as session:
+        return _pipeline_views(session, pipelines_repo.list_pipelines(session, actor.user_id))

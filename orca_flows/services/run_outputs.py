@@ -5,14 +5,20 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from orca_flows.db.models import Run
+from orca_flows.domain.actor import Actor
+from orca_flows.domain.s3_layout import output_key, outputs_prefix, s3_uri
 from orca_flows.errors import InvalidInputError, NotFoundError
+from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.links import link_access
+from orca_flows.services.lookup import get_run
+from orca_flows.services.unit_of_work import unit_of_work
+from orca_flows.settings import OrcaSettings
 
 __all__ = ["output_name", "read_output"]
 
 
 def _outputs_uri(run: Run) -> str:
-    return f"s3://{run.pipeline.link.bucket}/{run.s3_prefix}outputs/"
+    return s3_uri(run.pipeline.link.bucket or "", outputs_prefix(run.s3_prefix or ""))
 
 
 def output_name(run: Run, uri: str) -> str:
@@ -28,19 +34,26 @@ def output_name(run: Run, uri: str) -> str:
     return name
 
 
-def read_output(run: Run, uri: str) -> bytes:
-    """The bytes of one of ``run``'s outputs (``run`` already scoped to its owner).
+def read_output(settings: OrcaSettings, actor: Actor, run_id: str, uri: str) -> bytes:
+    """The bytes of one of the actor's run's outputs.
+
+    The run is read (and its ownership checked) in a unit of work; the object is fetched
+    after it, with no transaction open.
 
     Raises:
+        NotFoundError: No such run (or another user's), or the object is gone.
         InvalidInputError: The URI is not one of the run's outputs.
-        NotFoundError: The object is gone from the bucket.
     """
-    key = f"{run.s3_prefix}outputs/{output_name(run, uri)}"
-    access = link_access(run.pipeline.link)
-    try:
-        response = access.client("s3").get_object(Bucket=access.bucket, Key=key)
-    except ClientError as error:
-        if error.response["Error"]["Code"] in {"NoSuchKey", "404"}:
-            raise NotFoundError("output", uri, "It was deleted from the bucket.") from error
-        raise
-    return response["Body"].read()
+    with unit_of_work(settings) as session:
+        run = get_run(session, actor, run_id)
+        key = output_key(run.s3_prefix or "", output_name(run, uri))
+        link = run.pipeline.link
+    with prefect_api(settings):
+        access = link_access(link)
+        try:
+            response = access.client("s3").get_object(Bucket=access.bucket, Key=key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in {"NoSuchKey", "404"}:
+                raise NotFoundError("output", uri, "It was deleted from the bucket.") from error
+            raise
+        return response["Body"].read()

@@ -1,46 +1,57 @@
-"""Runs as users see them: submit, stop, list, show, logs."""
+"""Runs as users see them: submit, stop, list, show, logs, and what Task Overview shows.
+
+Each use case reads its rows in one unit of work and only then talks to the queue, S3 or
+Prefect, with no transaction open.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
+from prefect.settings import get_current_settings
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from orca_flows.db.base import utcnow
-from orca_flows.db.engine import session_scope
-from orca_flows.db.models import Pipeline, Run, ScriptVersion, User
-from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
-from orca_flows.db.repositories import runs as runs_repo
-from orca_flows.db.repositories.users import get_user
-from orca_flows.errors import InvalidInputError, InvalidStateError, NotFoundError, OrcaError
 from orca_flows.aws.s3 import PrefixedBucket
-from orca_flows.runners import Execution
-from orca_flows.runners.factory import log_uri, runner_for, spec_for
+from orca_flows.db.models import CloudLink, Pipeline, Run, ScriptVersion
+from orca_flows.db.repositories import pipelines as pipelines_repo
+from orca_flows.db.repositories import runs as runs_repo
+from orca_flows.domain.actor import Actor
+from orca_flows.domain.s3_layout import LOG_KEY, OUTPUTS_PREFIX, run_prefix
+from orca_flows.domain.states import RunState
+from orca_flows.domain.views import RunView
+from orca_flows.errors import InvalidInputError, InvalidStateError, OrcaError
+from orca_flows.logs import get_logger
+from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.prefect_adapter.link_access import LinkAccess
+from orca_flows.runners.factory import log_uri
 from orca_flows.services.links import link_access
-from orca_flows.services.pipelines import get_pipeline, resolve_ordering_key
-from orca_flows.settings import OrcaSettings, get_settings
+from orca_flows.services.lookup import get_pipeline, get_run
+from orca_flows.services.pipelines import resolve_ordering_key
+from orca_flows.services.run_stop import stop_run
+from orca_flows.services.unit_of_work import unit_of_work
+from orca_flows.settings import OrcaSettings
 
 __all__ = [
-    "RunView",
+    "LogChunk",
+    "RunDetails",
+    "RunOutput",
     "Submitted",
-    "get_run",
     "list_runs",
+    "message_body",
     "read_log",
+    "run_details",
     "send_run_message",
     "stop_run",
     "submit_run",
     "view_run",
 ]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,36 @@ class Submitted:
     sequence: int
     ordering_key: str
     message_sent: bool
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """A piece of a run's log, and whether the run had finished before it was read.
+
+    When ``finished`` is true the log is complete up to a last write that may land just
+    after the read: read once more from the end to be sure.
+    """
+
+    data: bytes
+    finished: bool
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """One file a run left in its outputs folder."""
+
+    name: str  # relative to the outputs folder, e.g. ``report.csv`` or ``charts/a.png``
+    uri: str
+
+
+@dataclass(frozen=True)
+class RunDetails:
+    """Everything Task Overview shows of a run, read in one go."""
+
+    view: RunView
+    log: bytes
+    outputs: tuple[RunOutput, ...]
+    flow_run_url: str | None
 
 
 def message_body(run_id: str) -> str:
@@ -72,55 +113,12 @@ def send_run_message(access: LinkAccess, run: Run, *, resend: bool = False) -> s
     return access.queue().send(message_body(run.id), group_id=run.ordering_key, dedup_id=dedup_id)
 
 
-def submit_run(
-    settings: OrcaSettings, owner_id: int, pipeline_name: str, *, requested_by: str
-) -> Submitted:
-    """Queue a run of the owner's pipeline: a committed Run row, then one FIFO message.
-
-    The row is committed before the message is sent, so a crash in between leaves a queued
-    run without a message (re-sent by the sweeper), never a message without a run.
-
-    Args:
-        settings: Orca's settings.
-        owner_id: The pipeline's owner.
-        pipeline_name: The pipeline to run (its current script version).
-        requested_by: ``user:<id>``, ``schedule:<id>`` or ``api``.
-
-    Raises:
-        NotFoundError: No such pipeline for this owner.
-        InvalidStateError: The pipeline has no script version.
-    """
-    url = settings.effective_database_url
-    with session_scope(url) as session:
-        owner = get_user(session, owner_id)
-        if owner is None:
-            raise NotFoundError("user", str(owner_id))
-        pipeline = get_pipeline(session, owner, pipeline_name)
-        version = _current_version(session, pipeline)
-        run = runs_repo.create_run(
-            session,
-            owner_id=owner.id,
-            pipeline_id=pipeline.id,
-            script_version_id=version.id,
-            ordering_key=resolve_ordering_key(pipeline),
-            requested_by=requested_by,
-        )
-        run.s3_prefix = f"orca/{owner.id}/{pipeline.name}/runs/{run.id}/"
-        link = pipeline.link
-    try:
-        message_id = send_run_message(link_access(link), run)
-    except (BotoCoreError, ClientError, OrcaError) as error:
-        logger.warning("run %s queued; its message was not sent (%s): the sweeper will", run.id, error)
-        return Submitted(run.id, run.sequence, run.ordering_key, False)
-    with session_scope(url) as session:
-        session.execute(update(Run).where(Run.id == run.id).values(sqs_message_id=message_id))
-    return Submitted(run.id, run.sequence, run.ordering_key, True)
-
-
 def _current_version(session: Session, pipeline: Pipeline) -> ScriptVersion:
-    version = session.query(ScriptVersion).filter_by(
-        pipeline_id=pipeline.id, version=pipeline.current_version
-    ).one_or_none()
+    version = (
+        pipelines_repo.get_script_version(session, pipeline.id, pipeline.current_version)
+        if pipeline.current_version is not None
+        else None
+    )
     if version is None:
         raise InvalidStateError(
             f"pipeline {pipeline.name!r} has no script; upload one with `orca pipeline upload`."
@@ -128,110 +126,57 @@ def _current_version(session: Session, pipeline: Pipeline) -> ScriptVersion:
     return version
 
 
-def get_run(session: Session, owner: User, run_id: str) -> Run:
-    """The owner's run ``run_id`` (another user's run looks like none).
+def submit_run(
+    settings: OrcaSettings, actor: Actor, pipeline_name: str, *, requested_by: str
+) -> Submitted:
+    """Queue a run of the actor's pipeline: a committed Run row, then one FIFO message.
+
+    The row is committed before the message is sent (with no transaction open), so a
+    crash in between leaves a queued run without a message, which a worker's sweeper
+    sends; never a message without a run.
+
+    Args:
+        settings: Orca's settings.
+        actor: The pipeline's owner.
+        pipeline_name: The pipeline to run (its current script version).
+        requested_by: ``user:<id>``, ``schedule:<id>``, ``demo`` or ``api``.
 
     Raises:
-        NotFoundError: No such run.
+        NotFoundError: No such pipeline for this actor.
+        InvalidStateError: The pipeline has no script version.
     """
-    run = runs_repo.get_run(session, run_id, owner_id=owner.id)
-    if run is None:
-        raise NotFoundError("run", run_id, "See `orca run list`.")
-    return run
-
-
-def stop_run(session: Session, owner: User, run_id: str) -> str:
-    """Stop a run; returns the state it had (``queued`` or ``running``).
-
-    A queued run is cancelled in place and never executes. A running one is marked
-    stop-requested, its whole process group is killed through its runner, and it ends
-    ``cancelled``; the worker watching it then releases its ordering key.
-
-    Raises:
-        NotFoundError: No such run.
-        InvalidStateError: The run has already finished.
-    """
-    run = get_run(session, owner, run_id)
-    now = utcnow()
-    if run.state == RunState.QUEUED and runs_repo.compare_and_set_state(
-        session, run.id, RunState.QUEUED, RunState.CANCELLED, finished_at=now,
-        stop_requested_at=now, error_summary="stopped before it started",
-    ):
-        return RunState.QUEUED
-    session.refresh(run)
-    if run.state != RunState.RUNNING:
-        raise InvalidStateError(
-            f"run {run_id} has already finished ({run.state}); nothing to stop."
+    with unit_of_work(settings) as session:
+        pipeline = get_pipeline(session, actor, pipeline_name)
+        version = _current_version(session, pipeline)
+        run = runs_repo.create_run(
+            session,
+            owner_id=actor.user_id,
+            pipeline_id=pipeline.id,
+            script_version_id=version.id,
+            ordering_key=resolve_ordering_key(pipeline),
+            requested_by=requested_by,
         )
-    session.execute(update(Run).where(Run.id == run.id).values(stop_requested_at=now))
-    if run.command_id:
-        access = link_access(run.pipeline.link)
-        runner = runner_for(run.pipeline, access, get_settings())
-        spec = spec_for(run, run.pipeline, run.script_version, access.bucket)
-        runner.stop(Execution(run.command_id, run.instance_id), spec)
-    runs_repo.compare_and_set_state(
-        session, run.id, RunState.RUNNING, RunState.CANCELLED, finished_at=utcnow(),
-        error_summary="stopped by the user",
-    )
-    return RunState.RUNNING
-
-
-def list_runs(
-    session: Session,
-    owner: User,
-    *,
-    pipeline: str | None = None,
-    state: str | None = None,
-    since: datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> Sequence[Run]:
-    """The owner's runs, newest first, filtered and paginated in the database."""
-    if state is not None and state not in set(RunState):
-        raise InvalidInputError("state", f"state {state!r} must be one of: {', '.join(RunState)}.")
-    pipeline_id = get_pipeline(session, owner, pipeline).id if pipeline else None
-    return runs_repo.list_runs(
-        session, owner.id, pipeline_id=pipeline_id, state=state, since=since,
-        limit=limit, offset=offset,
-    )
-
-
-@dataclass(frozen=True)
-class RunView:
-    """A run as `orca run show --json` prints it (DESIGN.md's field list)."""
-
-    id: str
-    pipeline: str
-    state: str
-    ordering_key: str
-    sequence: int
-    attempt: int
-    exit_code: int | None
-    requested_at: str
-    requested_by: str
-    started_at: str | None
-    finished_at: str | None
-    script_version: int
-    script_sha256: str
-    command_id: str | None
-    instance_id: str | None
-    flow_run_id: str | None
-    log_uri: str
-    outputs: list[str]
-    error: str | None
+        run.s3_prefix = run_prefix(actor.user_id, pipeline.name, run.id)
+        link = pipeline.link
+    try:
+        with prefect_api(settings):
+            message_id = send_run_message(link_access(link), run)
+    except (BotoCoreError, ClientError, OrcaError) as error:
+        logger.warning(
+            "run %s queued; its message was not sent (%s): the sweeper will", run.id, error
+        )
+        return Submitted(run.id, run.sequence, run.ordering_key, False)
+    with unit_of_work(settings) as session:
+        session.execute(update(Run).where(Run.id == run.id).values(sqs_message_id=message_id))
+    return Submitted(run.id, run.sequence, run.ordering_key, True)
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def view_run(run: Run, *, with_outputs: bool = True) -> RunView:
-    """The run's fields; ``outputs`` lists ``s3://`` URIs (one S3 listing)."""
-    bucket = run.pipeline.link.bucket or ""
-    outputs: list[str] = []
-    if with_outputs and run.state in FINISHED_RUN_STATES:
-        files = _run_files(run)
-        outputs = [files.uri(key) for key in files.list("outputs/")]
+def _run_view(run: Run, outputs: tuple[str, ...] = ()) -> RunView:
+    """The one builder of ``RunView`` (inside a unit of work; no I/O)."""
     return RunView(
         id=run.id,
         pipeline=run.pipeline.name,
@@ -249,18 +194,138 @@ def view_run(run: Run, *, with_outputs: bool = True) -> RunView:
         command_id=run.command_id,
         instance_id=run.instance_id,
         flow_run_id=run.flow_run_id,
-        log_uri=log_uri(run, bucket),
+        log_uri=log_uri(run, run.pipeline.link.bucket or ""),
         outputs=outputs,
         error=run.error_summary,
     )
 
 
-def _run_files(run: Run) -> PrefixedBucket:
-    """The run's corner of the link's bucket: log, outputs/ and exit-code."""
-    access = link_access(run.pipeline.link)
-    return PrefixedBucket(access.client("s3"), access.bucket, run.s3_prefix or "")
+@dataclass(frozen=True)
+class _Files:
+    """Where a run's files are: read inside a unit, used after it."""
+
+    link: CloudLink  # detached, every column loaded
+    prefix: str
+
+    @classmethod
+    def of(cls, run: Run) -> _Files:
+        return cls(run.pipeline.link, run.s3_prefix or "")
+
+    def bucket(self) -> PrefixedBucket:
+        """The run's corner of the link's bucket (loads the link's credentials block)."""
+        access = link_access(self.link)
+        return PrefixedBucket(access.client("s3"), access.bucket, self.prefix)
 
 
-def read_log(run: Run, *, start: int = 0) -> bytes:
-    """The run's log from byte ``start`` on (empty when there is none yet)."""
-    return _run_files(run).read_from("log", start)
+def _outputs(bucket: PrefixedBucket) -> tuple[RunOutput, ...]:
+    return tuple(
+        RunOutput(key.removeprefix(OUTPUTS_PREFIX), bucket.uri(key))
+        for key in bucket.list(OUTPUTS_PREFIX)
+    )
+
+
+def _with_outputs(settings: OrcaSettings, view: RunView, files: _Files) -> RunView:
+    """``view`` with its outputs listed (one S3 listing, no transaction open)."""
+    if not view.finished:
+        return view
+    with prefect_api(settings):
+        return replace(view, outputs=tuple(out.uri for out in _outputs(files.bucket())))
+
+
+def list_runs(
+    settings: OrcaSettings,
+    actor: Actor,
+    *,
+    pipeline: str | None = None,
+    state: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    with_outputs: bool = False,
+) -> list[RunView]:
+    """The actor's runs, newest first, filtered and paginated in the database.
+
+    Args:
+        with_outputs: Also list each finished run's outputs (one S3 listing per run,
+            after the unit of work).
+
+    Raises:
+        InvalidInputError: An unknown state.
+        NotFoundError: The actor has no pipeline ``pipeline``.
+    """
+    if state is not None and state not in set(RunState):
+        raise InvalidInputError("state", f"state {state!r} must be one of: {', '.join(RunState)}.")
+    with unit_of_work(settings) as session:
+        pipeline_id = get_pipeline(session, actor, pipeline).id if pipeline else None
+        found = runs_repo.list_runs(
+            session,
+            actor.user_id,
+            pipeline_id=pipeline_id,
+            state=state,
+            since=since,
+            limit=limit,
+            offset=offset,
+        )
+        listed = [(_run_view(run), _Files.of(run)) for run in found]
+    if not with_outputs:
+        return [view for view, _ in listed]
+    return [_with_outputs(settings, view, files) for view, files in listed]
+
+
+def _read(settings: OrcaSettings, actor: Actor, run_id: str) -> tuple[RunView, _Files]:
+    with unit_of_work(settings) as session:
+        run = get_run(session, actor, run_id)
+        return _run_view(run), _Files.of(run)
+
+
+def view_run(
+    settings: OrcaSettings, actor: Actor, run_id: str, *, with_outputs: bool = True
+) -> RunView:
+    """The actor's run; ``outputs`` lists ``s3://`` URIs once it has finished.
+
+    The row is read in a unit of work; the outputs are listed after it (one S3 listing).
+    ``with_outputs=False`` makes no network call at all (polling a run's state).
+
+    Raises:
+        NotFoundError: No such run (or another user's).
+    """
+    view, files = _read(settings, actor, run_id)
+    return _with_outputs(settings, view, files) if with_outputs else view
+
+
+def read_log(settings: OrcaSettings, actor: Actor, run_id: str, *, start: int = 0) -> LogChunk:
+    """The run's log from byte ``start`` on (empty when there is none yet).
+
+    The row is read first, in a unit of work, then the log with none open.
+
+    Raises:
+        NotFoundError: No such run (or another user's).
+    """
+    view, files = _read(settings, actor, run_id)
+    with prefect_api(settings):
+        return LogChunk(files.bucket().read_from(LOG_KEY, start), view.finished)
+
+
+def _flow_run_url(flow_run_id: str | None) -> str | None:
+    # Prefect derives its UI address from the API's (Prefect Cloud included).
+    ui_url = get_current_settings().ui_url
+    if not ui_url or not flow_run_id:
+        return None
+    return f"{str(ui_url).rstrip('/')}/runs/flow-run/{flow_run_id}"
+
+
+def run_details(settings: OrcaSettings, actor: Actor, run_id: str) -> RunDetails:
+    """The run, its whole log, its outputs and its flow run's page in the Prefect UI.
+
+    One unit of work reads the row; the log and the outputs are read after it.
+
+    Raises:
+        NotFoundError: No such run (or another user's).
+    """
+    view, files = _read(settings, actor, run_id)
+    with prefect_api(settings):
+        bucket = files.bucket()
+        outputs = _outputs(bucket) if view.finished else ()
+        log = bucket.read_from(LOG_KEY)
+        url = _flow_run_url(view.flow_run_id)
+    return RunDetails(replace(view, outputs=tuple(o.uri for o in outputs)), log, outputs, url)

@@ -10,19 +10,24 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from orca_flows.db.models import Pipeline, Run, ScriptVersion, User
+from orca_flows.db.models import Pipeline, Run, ScriptVersion
+from orca_flows.domain.actor import Actor
 from orca_flows.domain.states import RunState
 from orca_flows.errors import InvalidInputError
-from orca_flows.services.pipelines import get_pipeline
+from orca_flows.services.lookup import get_pipeline
+from orca_flows.services.unit_of_work import unit_of_work
+from orca_flows.settings import OrcaSettings
 
 __all__ = [
     "DurationPoint",
     "RunFilter",
     "RunPage",
     "RunRow",
+    "RunSummary",
     "count_by_state",
     "duration_points",
     "list_run_page",
+    "summarize_runs",
 ]
 
 MAX_PAGE_SIZE = 500
@@ -91,12 +96,23 @@ class DurationPoint:
     seconds: float
 
 
-def _scoped(session: Session, owner: User, query: Select, runs: RunFilter, *, states: bool = True) -> Select:
-    """``query`` limited to the owner's runs that ``runs`` selects."""
-    query = query.where(Run.owner_id == owner.id)
+@dataclass(frozen=True)
+class RunSummary:
+    """What Task Summary shows, read in one unit of work."""
+
+    counts: dict[RunState, int]
+    points: Sequence[DurationPoint]
+    page: RunPage
+
+
+def _scoped(
+    session: Session, actor: Actor, query: Select, runs: RunFilter, *, states: bool = True
+) -> Select:
+    """``query`` limited to the actor's runs that ``runs`` selects."""
+    query = query.where(Run.owner_id == actor.user_id)
     if runs.pipeline:
-        # Through the owner's pipelines only: another user's name is "no such pipeline".
-        query = query.where(Run.pipeline_id == get_pipeline(session, owner, runs.pipeline).id)
+        # Through the actor's pipelines only: another user's name is "no such pipeline".
+        query = query.where(Run.pipeline_id == get_pipeline(session, actor, runs.pipeline).id)
     if states and runs.states:
         unknown = sorted(set(runs.states) - set(RunState))
         if unknown:
@@ -111,12 +127,20 @@ def _scoped(session: Session, owner: User, query: Select, runs: RunFilter, *, st
     return query
 
 
-def count_by_state(session: Session, owner: User, runs: RunFilter) -> dict[str, int]:
+def count_by_state(settings: OrcaSettings, actor: Actor, runs: RunFilter) -> dict[RunState, int]:
     """Runs per state (every state present, zeros included).
 
     The state filter is ignored on purpose: the counts are what lets a user pick one.
+
+    Raises:
+        NotFoundError: The filter names a pipeline the actor does not have.
     """
-    query = _scoped(session, owner, select(Run.state, func.count()), runs, states=False)
+    with unit_of_work(settings) as session:
+        return _count_by_state(session, actor, runs)
+
+
+def _count_by_state(session: Session, actor: Actor, runs: RunFilter) -> dict[RunState, int]:
+    query = _scoped(session, actor, select(Run.state, func.count()), runs, states=False)
     counts = dict.fromkeys(RunState, 0)
     for state, count in session.execute(query.group_by(Run.state)):
         counts[state] = count
@@ -124,31 +148,50 @@ def count_by_state(session: Session, owner: User, runs: RunFilter) -> dict[str, 
 
 
 def list_run_page(
-    session: Session, owner: User, runs: RunFilter, *, page: int = 1, page_size: int = 50
+    settings: OrcaSettings, actor: Actor, runs: RunFilter, *, page: int = 1, page_size: int = 50
 ) -> RunPage:
-    """One page of the owner's matching runs, newest first (LIMIT/OFFSET in the database).
+    """One page of the actor's matching runs, newest first (LIMIT/OFFSET in the database).
 
     A page past the last one gives the last page (a narrower filter has fewer pages);
     ``RunPage.page`` says which page was returned.
 
     Raises:
         InvalidInputError: A page or page size out of range, or an unknown state.
-        NotFoundError: The filter names a pipeline the owner does not have.
+        NotFoundError: The filter names a pipeline the actor does not have.
     """
+    with unit_of_work(settings) as session:
+        return _list_run_page(session, actor, runs, page, page_size)
+
+
+def _list_run_page(
+    session: Session, actor: Actor, runs: RunFilter, page: int, page_size: int
+) -> RunPage:
     if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise InvalidInputError("page_size", f"page size must be 1 to {MAX_PAGE_SIZE}, not {page_size}.")
+        raise InvalidInputError(
+            "page_size", f"page size must be 1 to {MAX_PAGE_SIZE}, not {page_size}."
+        )
     if page < 1:
         raise InvalidInputError("page", f"page numbers start at 1, not {page}.")
-    total = session.scalar(_scoped(session, owner, select(func.count()).select_from(Run), runs)) or 0
+    total = (
+        session.scalar(_scoped(session, actor, select(func.count()).select_from(Run), runs)) or 0
+    )
     page = min(page, max(1, math.ceil(total / page_size)))
-    columns = select(
-        Run.id, Pipeline.name, Run.state, Run.requested_at, Run.started_at, Run.finished_at,
-        ScriptVersion.version, Run.exit_code,
-    ).join(Pipeline, Pipeline.id == Run.pipeline_id).join(
-        ScriptVersion, ScriptVersion.id == Run.script_version_id
+    columns = (
+        select(
+            Run.id,
+            Pipeline.name,
+            Run.state,
+            Run.requested_at,
+            Run.started_at,
+            Run.finished_at,
+            ScriptVersion.version,
+            Run.exit_code,
+        )
+        .join(Pipeline, Pipeline.id == Run.pipeline_id)
+        .join(ScriptVersion, ScriptVersion.id == Run.script_version_id)
     )
     query = (
-        _scoped(session, owner, columns, runs)
+        _scoped(session, actor, columns, runs)
         .order_by(Run.requested_at.desc(), Run.id)
         .limit(page_size)
         .offset((page - 1) * page_size)
@@ -158,16 +201,24 @@ def list_run_page(
 
 
 def duration_points(
-    session: Session, owner: User, runs: RunFilter, *, limit: int = 1000
+    settings: OrcaSettings, actor: Actor, runs: RunFilter, *, limit: int = 1000
 ) -> Sequence[DurationPoint]:
     """Durations of the most recent ``limit`` matching runs that started and finished.
 
     Durations are computed here rather than in SQL: date arithmetic differs between
     SQLite and MySQL, and ``limit`` keeps the transfer small.
     """
+    with unit_of_work(settings) as session:
+        return _duration_points(session, actor, runs, limit)
+
+
+def _duration_points(
+    session: Session, actor: Actor, runs: RunFilter, limit: int
+) -> Sequence[DurationPoint]:
     query = (
         _scoped(
-            session, owner,
+            session,
+            actor,
             select(Run.started_at, Run.finished_at, Pipeline.name, Run.state).join(
                 Pipeline, Pipeline.id == Run.pipeline_id
             ),
@@ -181,3 +232,20 @@ def duration_points(
         DurationPoint(finished, name, state, (finished - started).total_seconds())
         for started, finished, name, state in session.execute(query)
     ]
+
+
+def summarize_runs(
+    settings: OrcaSettings, actor: Actor, runs: RunFilter, *, page: int = 1, page_size: int = 50
+) -> RunSummary:
+    """Counts by state, recent durations and one page of runs, in one unit of work.
+
+    Raises:
+        InvalidInputError: A page or page size out of range, or an unknown state.
+        NotFoundError: The filter names a pipeline the actor does not have.
+    """
+    with unit_of_work(settings) as session:
+        return RunSummary(
+            _count_by_state(session, actor, runs),
+            _duration_points(session, actor, runs, 1000),
+            _list_run_page(session, actor, runs, page, page_size),
+        )

@@ -5,9 +5,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from orca_flows.db.models import User
 from orca_flows.db.repositories import users as users_repo
 from orca_flows.domain.actor import Actor
 from orca_flows.errors import AlreadyExistsError, InvalidInputError, NotFoundError
@@ -17,10 +15,11 @@ from orca_flows.settings import OrcaSettings
 __all__ = [
     "MIN_PASSWORD_LENGTH",
     "add_user",
+    "checked_credentials",
+    "insert_user",
     "normalize_email",
     "password_hasher",
     "resolve_actor",
-    "resolve_user",
 ]
 
 MIN_PASSWORD_LENGTH = 12
@@ -57,11 +56,14 @@ def _check_password(password: str, email: str) -> None:
         raise InvalidInputError("password", "the password must not be the email address.")
 
 
-def add_user(session: Session, email: str, password: str) -> User:
-    """Create a user with an argon2id hash of ``password``.
+def add_user(settings: OrcaSettings, email: str, password: str) -> Actor:
+    """Create a user with an argon2id hash of ``password``; returns them as an ``Actor``.
+
+    The input is checked and the password hashed (tens of milliseconds) before the unit of
+    work opens, so the database is held only for the insert.
 
     Args:
-        session: The caller's session (this function flushes, the caller commits).
+        settings: Orca's settings (the database).
         email: Any case; stored case-folded.
         password: At least ``MIN_PASSWORD_LENGTH`` characters and not the email.
 
@@ -69,19 +71,36 @@ def add_user(session: Session, email: str, password: str) -> User:
         InvalidInputError: Bad email or weak password.
         AlreadyExistsError: A user with this email exists.
     """
+    normalized = checked_credentials(email, password)
+    return insert_user(settings, normalized, password_hasher().hash(password))
+
+
+def checked_credentials(email: str, password: str) -> str:
+    """The normalised email, once ``email`` and ``password`` meet the rules.
+
+    Raises:
+        InvalidInputError: Bad email (``field="email"``) or weak password (``"password"``).
+    """
     normalized = normalize_email(email)
     _check_password(password, normalized)
+    return normalized
+
+
+def insert_user(settings: OrcaSettings, email: str, password_hash: str) -> Actor:
+    """Insert a user whose email is normalised and password already hashed (one unit).
+
+    Raises:
+        AlreadyExistsError: A user with this email exists.
+    """
     duplicate = AlreadyExistsError(
-        "user", normalized, "Sign in with it, or choose another email address."
+        "user", email, "Sign in with it, or choose another email address."
     )
-    if users_repo.get_user_by_email(session, normalized) is not None:
-        raise duplicate
-    password_hash = password_hasher().hash(password)
     try:
-        with session.begin_nested():
-            return users_repo.create_user(
-                session, email=normalized, password_hash=password_hash
-            )
+        with unit_of_work(settings) as session:
+            if users_repo.get_user_by_email(session, email) is not None:
+                raise duplicate
+            user = users_repo.create_user(session, email=email, password_hash=password_hash)
+            return Actor(user.id, user.email)
     except IntegrityError as error:  # a concurrent registration won the unique index
         raise duplicate from error
 
@@ -93,23 +112,13 @@ def resolve_actor(settings: OrcaSettings, email: str | None) -> Actor:
         InvalidInputError: No user was named.
         NotFoundError: No user has this email.
     """
-    with unit_of_work(settings) as session:
-        user = resolve_user(session, email)
-        return Actor(user.id, user.email)
-
-
-def resolve_user(session: Session, email: str | None) -> User:
-    """The acting user (from ``--user`` or ORCA_USER).
-
-    Raises:
-        InvalidInputError: No user was named.
-        NotFoundError: No user has this email.
-    """
     if not email:
         raise InvalidInputError(
             "user", "no acting user: pass --user EMAIL or set ORCA_USER."
         )
-    user = users_repo.get_user_by_email(session, normalize_email(email))
-    if user is None:
-        raise NotFoundError("user", email, "Create it with `orca user add EMAIL`.")
-    return user
+    normalized = normalize_email(email)
+    with unit_of_work(settings) as session:
+        user = users_repo.get_user_by_email(session, normalized)
+        if user is None:
+            raise NotFoundError("user", email, "Create it with `orca user add EMAIL`.")
+        return Actor(user.id, user.email)

@@ -1,5 +1,5 @@
 """`orca worker`: takes runs off the linked accounts' FIFO queues and executes them."""
 
-from orca_flows.worker.worker import Worker, WorkerOptions
+from orca_flows.worker.worker import Worker, WorkerOptions, run_worker
 
-__all__ = ["Worker", "WorkerOptions"]
+__all__ = ["Worker", "WorkerOptions", "run_worker"]

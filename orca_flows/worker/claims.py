@@ -1,143 +1,183 @@
-"""The worker's database steps: claim behind the ordering fence, lease, finish, sweep.
+"""The worker's decisions on a run: claim behind the ordering fence, lease, finish, wake.
 
-Every step is one short transaction; every state change is a compare-and-set, so two
-workers racing for a run (or a worker and `orca run stop`) end with exactly one winner.
+Each step is one short unit of work around the compare-and-sets of
+``orca_flows.db.repositories.dispatch``, so two workers racing for a run (or a worker and
+`orca run stop`) end with exactly one winner. No step makes a network call while its unit
+of work is open; the worker sends messages and talks to runners between steps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
-
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from enum import StrEnum
 
 from orca_flows.db.base import utcnow
-from orca_flows.db.engine import session_scope
-from orca_flows.db.models import Pipeline, Run
-from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
+from orca_flows.db.models import Run
+from orca_flows.db.repositories import dispatch as dispatch_repo
 from orca_flows.db.repositories import runs as runs_repo
+from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
+from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
 
 __all__ = [
+    "SWEEP_CUTOFF_SECONDS",
     "Claim",
+    "ClaimAction",
+    "ParkedRun",
+    "RunLabels",
     "claim_run",
     "finish_run",
     "is_finished",
+    "keys_to_wake",
+    "parked_run",
     "record_execution",
     "record_flow_run",
+    "record_message",
     "release_run",
     "renew_lease",
-    "keys_to_wake",
-    "next_parked_run",
+    "run_labels",
     "start_retry",
     "stop_requested",
 ]
 
-Action = Literal["execute", "resume", "park", "busy", "drop"]
+# A queued run without a message is woken only once it is this old: a submit in progress
+# (row committed, message about to be sent) must not get a second message.
+SWEEP_CUTOFF_SECONDS = 30
+
+
+class ClaimAction(StrEnum):
+    """What a worker does with a received run message."""
+
+    EXECUTE = "execute"  # it claimed the queued run: start it
+    RESUME = "resume"  # it took over a running run whose lease lapsed: watch, never restart
+    PARK = "park"  # an earlier run of the key is unfinished: delete the message, wake later
+    BUSY = "busy"  # another live worker holds the run: hide the message for ``delay``
+    DROP = "drop"  # the run is finished or gone: delete the message
 
 
 @dataclass(frozen=True)
 class Claim:
-    """What to do with a received message.
+    """The outcome of ``claim_run``.
 
-    ``execute``: this worker claimed the queued run. ``resume``: it took over a running
-    run whose worker's lease lapsed (watch its execution; never start a second one).
-    ``park``: an earlier run of the ordering key is unfinished (the fence); the run was
-    marked as having no message, so delete this one: the run's message is sent again when
-    it becomes the first unfinished run of its key. ``busy``: another live worker holds
-    the run. ``drop``: the run is finished or gone. ``delay``: seconds to hide the message
-    for (busy).
+    ``PARK``: the run was marked as having no message, so the worker deletes this one; the
+    run's message is sent again when it becomes the first unfinished run of its key (the
+    worker wakes ``ordering_key`` at once in case the blocker just finished). Parked rather
+    than handed back: each hand-back counts as a receive, and enough of them move the
+    message to the dead-letter queue.
+
+    Attributes:
+        action: What to do with the message.
+        delay: Seconds to hide the message for (``BUSY``).
+        detail: Why, for the log.
+        ordering_key: The run's key (``PARK``).
     """
 
-    action: Action
+    action: ClaimAction
     delay: int = 0
     detail: str = ""
     ordering_key: str = ""
 
 
+@dataclass(frozen=True)
+class ParkedRun:
+    """A run waiting for its message, as read in step 1 of a wake-up.
+
+    Attributes:
+        run: The run's row, detached from its session (read its columns only).
+        link_id: The link whose queue carries the run's messages.
+    """
+
+    run: Run
+    link_id: int
+
+
+@dataclass(frozen=True)
+class RunLabels:
+    """What the worker names a run's flow run and tags it with."""
+
+    pipeline: str
+    owner_id: int
+    attempt: int
+    ordering_key: str
+
+
 def claim_run(settings: OrcaSettings, run_id: str, worker_id: str) -> Claim:
-    """Try to take ``run_id`` for ``worker_id`` (see ``Claim``)."""
+    """Try to take ``run_id`` for ``worker_id`` (see ``ClaimAction`` for the outcomes)."""
     now = utcnow()
     lease_until = now + timedelta(seconds=settings.worker_lease_seconds)
-    with session_scope(settings.effective_database_url) as session:
-        run = session.get(Run, run_id)
+    with unit_of_work(settings) as session:
+        run = runs_repo.get_run(session, run_id)
         if run is None or run.state in FINISHED_RUN_STATES:
-            return Claim("drop", detail="finished" if run else "no such run")
+            return Claim(ClaimAction.DROP, detail="finished" if run else "no such run")
         if run.state == RunState.QUEUED:
             blockers = runs_repo.earlier_unfinished_runs(session, run)
             if blockers:
-                # Parked rather than handed back: each hand-back would count as a receive,
-                # and enough of them move the message to the dead-letter queue.
-                run.sqs_message_id = None
+                dispatch_repo.park_run(session, run_id)
+                first = blockers[0]
                 return Claim(
-                    "park", detail=f"waits for run {blockers[0].id} (seq {blockers[0].sequence})",
+                    ClaimAction.PARK,
+                    detail=f"waits for run {first.id} (seq {first.sequence})",
                     ordering_key=run.ordering_key,
                 )
             claimed = runs_repo.compare_and_set_state(
-                session, run_id, RunState.QUEUED, RunState.RUNNING,
-                attempt=run.attempt + 1, started_at=now,
-                lease_owner=worker_id, lease_expires_at=lease_until,
+                session,
+                run_id,
+                RunState.QUEUED,
+                RunState.RUNNING,
+                attempt=run.attempt + 1,
+                started_at=now,
+                lease_owner=worker_id,
+                lease_expires_at=lease_until,
             )
-            return Claim("execute") if claimed else Claim("busy", delay=2, detail="claimed by another worker")
+            if claimed:
+                return Claim(ClaimAction.EXECUTE)
+            return Claim(ClaimAction.BUSY, delay=2, detail="claimed by another worker")
         # Running: a live lease means another worker (or this one) is on it.
-        expires = run.lease_expires_at
+        owner, expires = run.lease_owner, run.lease_expires_at
         if expires is not None and expires > now:
-            return Claim("busy", delay=max(1, int((expires - now).total_seconds()) + 1), detail=f"held by {run.lease_owner}")
-        taken = session.execute(
-            update(Run)
-            .where(
-                Run.id == run_id,
-                Run.state == RunState.RUNNING,
-                _same(Run.lease_owner, run.lease_owner),
-                _same(Run.lease_expires_at, expires),
-            )
-            .values(lease_owner=worker_id, lease_expires_at=lease_until)
-        ).rowcount
-        return Claim("resume") if taken == 1 else Claim("busy", delay=2, detail="taken over by another worker")
-
-
-def _same(column, value):  # type: ignore[no-untyped-def]
-    """``column = value`` that also matches NULL (SQL's ``=`` never does)."""
-    return column.is_(None) if value is None else column == value
+            wait = max(1, int((expires - now).total_seconds()) + 1)
+            return Claim(ClaimAction.BUSY, delay=wait, detail=f"held by {owner}")
+        taken = dispatch_repo.take_over_lease(
+            session,
+            run_id,
+            seen_owner=owner,
+            seen_expires=expires,
+            worker_id=worker_id,
+            until=lease_until,
+        )
+    if taken:
+        return Claim(ClaimAction.RESUME, detail=f"lease of {owner} lapsed")
+    return Claim(ClaimAction.BUSY, delay=2, detail="taken over by another worker")
 
 
 def renew_lease(settings: OrcaSettings, run_id: str, worker_id: str) -> bool:
     """Extend this worker's lease; False if the run is no longer running under it."""
     until = utcnow() + timedelta(seconds=settings.worker_lease_seconds)
-    with session_scope(settings.effective_database_url) as session:
-        return session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.state == RunState.RUNNING, Run.lease_owner == worker_id)
-            .values(lease_expires_at=until)
-        ).rowcount == 1
+    with unit_of_work(settings) as session:
+        return dispatch_repo.renew_lease(session, run_id, worker_id, until)
 
 
 def release_run(settings: OrcaSettings, run_id: str, worker_id: str) -> None:
     """Give the run up at once (shutdown): the next worker to see its message resumes it."""
-    with session_scope(settings.effective_database_url) as session:
-        session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.state == RunState.RUNNING, Run.lease_owner == worker_id)
-            .values(lease_expires_at=utcnow())
-        )
+    with unit_of_work(settings) as session:
+        dispatch_repo.release_lease(session, run_id, worker_id, utcnow())
 
 
 def record_execution(
     settings: OrcaSettings, run_id: str, *, command_id: str, instance_id: str | None
 ) -> None:
     """Store the command id the moment it exists: a redelivery resumes it, never resends."""
-    with session_scope(settings.effective_database_url) as session:
-        session.execute(
-            update(Run).where(Run.id == run_id).values(command_id=command_id, instance_id=instance_id)
+    with unit_of_work(settings) as session:
+        dispatch_repo.record_execution(
+            session, run_id, command_id=command_id, instance_id=instance_id
         )
 
 
 def record_flow_run(settings: OrcaSettings, run_id: str, flow_run_id: str) -> None:
     """Link the run to the Prefect flow run that executes it."""
-    with session_scope(settings.effective_database_url) as session:
-        session.execute(update(Run).where(Run.id == run_id).values(flow_run_id=flow_run_id))
+    with unit_of_work(settings) as session:
+        dispatch_repo.record_flow_run(session, run_id, flow_run_id)
 
 
 def start_retry(settings: OrcaSettings, run_id: str, worker_id: str) -> int | None:
@@ -145,95 +185,93 @@ def start_retry(settings: OrcaSettings, run_id: str, worker_id: str) -> int | No
 
     Returns the new attempt number, or ``None`` if the run is no longer this worker's.
     """
-    with session_scope(settings.effective_database_url) as session:
-        run = session.get(Run, run_id)
-        if run is None or run.state != RunState.RUNNING or run.lease_owner != worker_id:
-            return None
-        run.attempt += 1
-        run.command_id = None
-        run.instance_id = None
-        return run.attempt
+    with unit_of_work(settings) as session:
+        return dispatch_repo.start_retry(session, run_id, worker_id)
 
 
 def stop_requested(settings: OrcaSettings, run_id: str) -> bool:
     """Whether `orca run stop` asked for this run (or already cancelled it)."""
-    with session_scope(settings.effective_database_url) as session:
-        run = session.get(Run, run_id)
-        return run is None or run.stop_requested_at is not None or run.state == RunState.CANCELLED
+    with unit_of_work(settings) as session:
+        return dispatch_repo.stop_requested(session, run_id)
 
 
 def finish_run(
     settings: OrcaSettings,
     run_id: str,
-    state: str,
+    state: RunState,
     *,
     worker_id: str,
     exit_code: int | None,
     error: str | None,
-) -> str:
+) -> RunState:
     """Write the final state (compare-and-set from ``running``); returns the state it has.
 
     Only the lease owner finishes a run: a worker that stalled past its lease while another
     took the run over gets ``running`` back and must leave the run to its new owner. A stop
-    requested meanwhile wins: the run ends ``cancelled`` whatever its exit code.
+    requested meanwhile wins: the run ends ``cancelled`` whatever its exit code. A run
+    that is gone counts as ``cancelled``.
     """
-    with session_scope(settings.effective_database_url) as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            return RunState.CANCELLED
-        if run.stop_requested_at is not None:
-            state, error = RunState.CANCELLED, error or "stopped by the user"
-        session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.state == RunState.RUNNING, Run.lease_owner == worker_id)
-            .values(
-                state=state, exit_code=exit_code, finished_at=utcnow(), error_summary=error,
-                lease_owner=None, lease_expires_at=None,
-            )
-            .execution_options(synchronize_session=False)
+    with unit_of_work(settings) as session:
+        final = dispatch_repo.finish_run(
+            session,
+            run_id,
+            state,
+            worker_id=worker_id,
+            exit_code=exit_code,
+            error=error,
+            now=utcnow(),
         )
-        session.expire_all()
-        final = session.get(Run, run_id)
-        return final.state if final else state
+    return RunState.CANCELLED if final is None else final
 
 
 def is_finished(settings: OrcaSettings, run_id: str) -> bool:
     """Whether the run is in a final state (or gone): only then may its message be deleted."""
-    with session_scope(settings.effective_database_url) as session:
-        run = session.get(Run, run_id)
-        return run is None or run.state in FINISHED_RUN_STATES
+    with unit_of_work(settings) as session:
+        return dispatch_repo.is_finished(session, run_id)
 
 
-def next_parked_run(session: Session, ordering_key: str) -> Run | None:
-    """The key's first unfinished run, if it is queued and has no message to carry it."""
-    first = session.scalar(
-        select(Run)
-        .where(Run.ordering_key == ordering_key, Run.state.not_in(FINISHED_RUN_STATES))
-        .order_by(Run.sequence)
-        .limit(1)
-    )
-    if first is not None and first.state == RunState.QUEUED and first.sqs_message_id is None:
-        return first
-    return None
+def run_labels(settings: OrcaSettings, run_id: str) -> RunLabels | None:
+    """The run's pipeline name, owner, attempt and key; ``None`` if the run is gone."""
+    with unit_of_work(settings) as session:
+        run = runs_repo.get_run(session, run_id)
+        if run is None:
+            return None
+        return RunLabels(run.pipeline.name, run.owner_id, run.attempt, run.ordering_key)
 
 
-def keys_to_wake(session: Session, link_ids: list[int], older_than_seconds: int = 30) -> list[str]:
-    """Ordering keys with a queued run that has no message (parked, or its submitter died).
+def parked_run(settings: OrcaSettings, ordering_key: str) -> ParkedRun | None:
+    """The key's next run if it is parked (queued, no message to carry it).
 
-    Only runs older than ``older_than_seconds`` count, so a submit in progress (row
-    committed, message about to be sent) is not doubled.
+    Step 1 of waking a key; the worker then sends the message outside any transaction and
+    records it with ``record_message``.
     """
+    with unit_of_work(settings) as session:
+        run = dispatch_repo.next_parked_run(session, ordering_key)
+        if run is None:
+            return None
+        return ParkedRun(run, run.pipeline.link_id)
+
+
+def record_message(settings: OrcaSettings, run_id: str, message_id: str) -> bool:
+    """Step 2 of waking a key: store the sent message's id if the run is still parked.
+
+    False when another waker recorded its message first, or a worker claimed the run
+    meanwhile; the extra message is harmless (see ``Worker.wake``).
+    """
+    with unit_of_work(settings) as session:
+        return dispatch_repo.record_message(session, run_id, message_id)
+
+
+def keys_to_wake(
+    settings: OrcaSettings, link_ids: list[int], older_than_seconds: int = SWEEP_CUTOFF_SECONDS
+) -> list[str]:
+    """Ordering keys with a queued run older than ``older_than_seconds`` that has no message.
+
+    Parked runs whose blocker's worker died, and runs whose submitter died between commit
+    and send.
+    """
+    if not link_ids:
+        return []
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    return list(
-        session.scalars(
-            select(Run.ordering_key)
-            .join(Pipeline, Pipeline.id == Run.pipeline_id)
-            .where(
-                Run.state == RunState.QUEUED,
-                Run.sqs_message_id.is_(None),
-                Run.requested_at < cutoff,
-                Pipeline.link_id.in_(link_ids),
-            )
-            .distinct()
-        )
-    )
+    with unit_of_work(settings) as session:
+        return dispatch_repo.keys_to_wake(session, link_ids, cutoff)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,18 +13,20 @@ from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Cancelled, State
 
 from orca_flows.aws.s3 import PrefixedBucket
-from orca_flows.db.engine import session_scope
-from orca_flows.db.models import Run
+from orca_flows.db.repositories import runs as runs_repo
+from orca_flows.domain.s3_layout import EXIT_CODE_KEY, LOG_KEY, split_s3_uri
 from orca_flows.domain.states import FINISHED_RUN_STATES, ExecutionState, RunState
-from orca_flows.runners import EXIT_CODE_KEY, Execution, ExecutionStatus, Runner, RunSpec
-from orca_flows.runners.spec import split_s3_uri
-from orca_flows.worker import claims as dispatch
-from orca_flows.runners.factory import runner_for, spec_for
 from orca_flows.prefect_adapter.link_access import LinkAccess
+from orca_flows.runners import Execution, ExecutionStatus, Runner, RunSpec
+from orca_flows.runners.factory import runner_for, spec_for
+from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
+from orca_flows.worker import claims
 
 __all__ = ["RunContext", "execute_run"]
 
+# What get_run_logger() returns: the flow run's logger, forwarding to its Prefect logs.
+_RunLogger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 # Context handed from the worker to the flow by run id (flow parameters must be plain data).
 _CONTEXTS: dict[str, RunContext] = {}
 _RETRY_BACKOFF_CAP_S = 60.0
@@ -57,35 +60,40 @@ class _Loaded:
 
 
 def _load(context: RunContext, run_id: str) -> _Loaded:
-    with session_scope(context.settings.effective_database_url) as session:
-        run = session.get(Run, run_id)
+    """Read the run's rows, then build its access, runner and spec outside the transaction
+    (loading a link's block and a local runner's AssumeRole are network calls)."""
+    with unit_of_work(context.settings) as session:
+        run = runs_repo.get_run(session, run_id)
         assert run is not None
-        pipeline = run.pipeline
-        access = context.access_for(pipeline.link_id)
-        spec = spec_for(run, pipeline, run.script_version, access.bucket)
-        bucket, prefix = split_s3_uri(spec.output_uri)
-        return _Loaded(
-            runner=runner_for(pipeline, access, context.settings),
-            spec=spec,
-            access=access,
-            files=PrefixedBucket(access.client("s3"), bucket, prefix),
-            retries=pipeline.retries,
-            command_id=run.command_id,
-            instance_id=run.instance_id,
-            attempt=run.attempt,
-        )
+        # Loaded here; read detached below (the session does not expire them on commit).
+        pipeline, version = run.pipeline, run.script_version
+    access = context.access_for(pipeline.link_id)
+    spec = spec_for(run, pipeline, version, access.bucket)
+    bucket, prefix = split_s3_uri(spec.output_uri)
+    return _Loaded(
+        runner=runner_for(pipeline, access, context.settings),
+        spec=spec,
+        access=access,
+        files=PrefixedBucket(access.client("s3"), bucket, prefix),
+        retries=pipeline.retries,
+        command_id=run.command_id,
+        instance_id=run.instance_id,
+        attempt=run.attempt,
+    )
 
 
-async def _stream_log(context: RunContext, loaded: _Loaded, logger) -> None:  # type: ignore[no-untyped-def]
+async def _stream_log(context: RunContext, loaded: _Loaded, logger: _RunLogger) -> None:
     """Forward the new part of the S3 log to the flow run's logs, line by line."""
-    chunk = await asyncio.to_thread(loaded.files.read_from, "log", context.log_offset)
+    chunk = await asyncio.to_thread(loaded.files.read_from, LOG_KEY, context.log_offset)
     complete = chunk[: chunk.rfind(b"\n") + 1]  # only whole lines; the rest comes next time
     context.log_offset += len(complete)
     for line in complete.decode(errors="replace").splitlines():
         logger.info(line)
 
 
-async def _watch(context: RunContext, run_id: str, loaded: _Loaded, execution: Execution, logger) -> ExecutionStatus:  # type: ignore[no-untyped-def]
+async def _watch(
+    context: RunContext, run_id: str, loaded: _Loaded, execution: Execution, logger: _RunLogger
+) -> ExecutionStatus:
     """Poll the execution until it ends, keeping the lease and streaming the log."""
     deadline = time.monotonic() + loaded.spec.timeout_seconds + _TIMEOUT_GRACE_S
     delay = 0.2
@@ -95,7 +103,7 @@ async def _watch(context: RunContext, run_id: str, loaded: _Loaded, execution: E
         if status.finished:
             return status
         owned = await context.heartbeat()
-        if await asyncio.to_thread(dispatch.stop_requested, context.settings, run_id):
+        if await asyncio.to_thread(claims.stop_requested, context.settings, run_id):
             # Also when the stop cost us the lease: the stop may have come before the command
             # id was stored, in which case `orca run stop` had nothing to kill.
             await asyncio.to_thread(loaded.runner.stop, execution, loaded.spec)
@@ -106,7 +114,9 @@ async def _watch(context: RunContext, run_id: str, loaded: _Loaded, execution: E
             return ExecutionStatus(ExecutionState.CANCELLED, None, _TAKEN_OVER)
         if time.monotonic() > deadline:
             await asyncio.to_thread(loaded.runner.stop, execution, loaded.spec)
-            return ExecutionStatus(ExecutionState.TIMED_OUT, None, "no exit-code marker long after the timeout")
+            return ExecutionStatus(
+                ExecutionState.TIMED_OUT, None, "no exit-code marker long after the timeout"
+            )
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 2.0)
 
@@ -119,14 +129,20 @@ async def _start_or_resume(context: RunContext, run_id: str, loaded: _Loaded) ->
         found = await asyncio.to_thread(loaded.runner.find, loaded.spec.execution_key)
         if found is not None:
             await asyncio.to_thread(
-                dispatch.record_execution, context.settings, run_id,
-                command_id=found.command_id, instance_id=found.instance_id,
+                claims.record_execution,
+                context.settings,
+                run_id,
+                command_id=found.command_id,
+                instance_id=found.instance_id,
             )
             return found
     execution = await asyncio.to_thread(loaded.runner.start, loaded.spec)
     await asyncio.to_thread(
-        dispatch.record_execution, context.settings, run_id,
-        command_id=execution.command_id, instance_id=execution.instance_id,
+        claims.record_execution,
+        context.settings,
+        run_id,
+        command_id=execution.command_id,
+        instance_id=execution.instance_id,
     )
     return execution
 
@@ -147,31 +163,54 @@ async def execute_run(run_id: str, pipeline: str, attempt: int) -> str | State:
     """
     context = _CONTEXTS[run_id]
     logger = get_run_logger()
-    await asyncio.to_thread(dispatch.record_flow_run, context.settings, run_id, str(current_flow_run.id))
+    await asyncio.to_thread(
+        claims.record_flow_run, context.settings, run_id, str(current_flow_run.id)
+    )
     loaded = await asyncio.to_thread(_load, context, run_id)
-    logger.info("run %s of %s, attempt %s%s", run_id, pipeline, loaded.attempt, " (resumed)" if context.resume else "")
+    logger.info(
+        "run %s of %s, attempt %s%s",
+        run_id,
+        pipeline,
+        loaded.attempt,
+        " (resumed)" if context.resume else "",
+    )
     while True:
         execution = await _start_or_resume(context, run_id, loaded)
-        logger.info("execution %s on %s", execution.command_id, execution.instance_id or "this host")
+        logger.info(
+            "execution %s on %s", execution.command_id, execution.instance_id or "this host"
+        )
         status = await _watch(context, run_id, loaded, execution, logger)
         retryable = status.state.retryable
         if not retryable or loaded.attempt > loaded.retries:
             break
-        if await asyncio.to_thread(dispatch.stop_requested, context.settings, run_id):
+        if await asyncio.to_thread(claims.stop_requested, context.settings, run_id):
             break
-        backoff = min(2.0 ** loaded.attempt, _RETRY_BACKOFF_CAP_S)
-        logger.warning("attempt %s %s (%s); retrying in %.0f s", loaded.attempt, status.state, status.detail, backoff)
+        backoff = min(2.0**loaded.attempt, _RETRY_BACKOFF_CAP_S)
+        logger.warning(
+            "attempt %s %s (%s); retrying in %.0f s",
+            loaded.attempt,
+            status.state,
+            status.detail,
+            backoff,
+        )
         await asyncio.sleep(backoff)
-        attempt = await asyncio.to_thread(dispatch.start_retry, context.settings, run_id, context.worker_id)
-        if attempt is None:
+        next_attempt = await asyncio.to_thread(
+            claims.start_retry, context.settings, run_id, context.worker_id
+        )
+        if next_attempt is None:
             break
         await asyncio.to_thread(_clear_previous_attempt, loaded)
         loaded = await asyncio.to_thread(_load, context, run_id)
         context.resume = False
         context.log_offset = 0
     final = await asyncio.to_thread(
-        dispatch.finish_run, context.settings, run_id, status.state.run_state(), worker_id=context.worker_id,
-        exit_code=status.exit_code, error=None if status.state == ExecutionState.SUCCEEDED else status.detail,
+        claims.finish_run,
+        context.settings,
+        run_id,
+        status.state.run_state(),
+        worker_id=context.worker_id,
+        exit_code=status.exit_code,
+        error=None if status.state == ExecutionState.SUCCEEDED else status.detail,
     )
     if final not in FINISHED_RUN_STATES:
         logger.warning("run %s: %s; left to that worker", run_id, _TAKEN_OVER)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import signal
 import socket
@@ -16,18 +15,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 from prefect import tags
 
 from orca_flows.aws.sqs import FifoQueue, QueueMessage
-from orca_flows.db.engine import session_scope
-from orca_flows.db.models import CloudLink, Pipeline, Run
+from orca_flows.db.models import CloudLink
+from orca_flows.db.repositories import dispatch as dispatch_repo
 from orca_flows.errors import OrcaError
-from orca_flows.worker import claims as dispatch
+from orca_flows.logs import get_logger
+from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.services.runs import send_run_message
+from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
+from orca_flows.worker import claims
+from orca_flows.worker.claims import ClaimAction
 from orca_flows.worker.execution import _CONTEXTS, RunContext, execute_run
 
-__all__ = ["Worker", "WorkerOptions"]
+__all__ = ["Worker", "WorkerOptions", "run_worker"]
 
-logger = logging.getLogger("orca.worker")
+logger = get_logger(__name__)
 _LINK_REFRESH_S = 30.0
 _SWEEP_EVERY_S = 30.0
 
@@ -50,9 +53,25 @@ class _Active:
 
 
 @dataclass
+class _Poller:
+    """One queue's receive loop, and the link access it polls with."""
+
+    link_id: int
+    access: LinkAccess
+    retired: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
 class _Stats:
     finished: int = 0
     last_activity: float = field(default_factory=time.monotonic)
+
+
+def run_worker(settings: OrcaSettings, options: WorkerOptions) -> int:
+    """Run a worker against the Prefect API Orca uses until it stops; returns runs finished."""
+    with prefect_api(settings):
+        return asyncio.run(Worker(settings, options).run())
 
 
 class Worker:
@@ -71,39 +90,75 @@ class Worker:
         self._in_flight = 0
         self._active: dict[str, _Active] = {}
         self._access: dict[int, LinkAccess] = {}
-        self._queues: dict[str, int] = {}  # queue url -> a link id whose access polls it
+        self._pollers: dict[str, _Poller] = {}  # queue url -> its poller
         self._stop = asyncio.Event()
         self._stats = _Stats()
 
     # --- links and queues -------------------------------------------------------------
 
+    @property
+    def served_queues(self) -> dict[str, int]:
+        """The queues being polled now, each with the id of the link it is polled through."""
+        return {url: poller.link_id for url, poller in self._pollers.items()}
+
     def _load_links(self) -> list[CloudLink]:
-        with session_scope(self.settings.effective_database_url) as session:
-            query = session.query(CloudLink)
-            if self.options.links:
-                query = query.filter(CloudLink.name.in_(self.options.links))
-            return list(query.order_by(CloudLink.id))
+        with unit_of_work(self.settings) as session:
+            return list(dispatch_repo.links_to_serve(session, self.options.links))
 
     def access_for(self, link_id: int) -> LinkAccess:
-        """The (cached) access of a link: one refreshing session per link per worker."""
+        """The access of a link: one refreshing session per link, renewed by each links refresh."""
         if link_id not in self._access:
-            with session_scope(self.settings.effective_database_url) as session:
+            with unit_of_work(self.settings) as session:
                 link = session.get(CloudLink, link_id)
-                assert link is not None
-                self._access[link_id] = LinkAccess.load(link)
+                if link is None:
+                    raise OrcaError(f"link {link_id} was removed")
+            self._access[link_id] = LinkAccess.load(link)
         return self._access[link_id]
 
-    async def _refresh_queues(self) -> None:
+    async def refresh_links(self) -> None:
+        """Follow the links table: poll new links' queues, stop polling removed ones, and
+        drop the access (ExternalId, role, bucket) of a link whose block document changed.
+
+        The block is read again on every refresh (`orca link update` changes its contents,
+        not its name). A queue whose access changed gets a new poller; the old one ends
+        after its current receive, so the messages it holds are still handled.
+        """
         links = await asyncio.to_thread(self._load_links)
+        wanted: dict[str, int] = {}
         for link in links:
-            if link.queue_url and link.queue_url not in self._queues:
-                try:
-                    await asyncio.to_thread(self.access_for, link.id)
-                except OrcaError as error:
-                    logger.error("link %s (id %s) unusable: %s", link.name, link.id, error)
-                    continue
-                self._queues[link.queue_url] = link.id
-                logger.info("serving queue %s (link %s)", link.queue_url, link.name)
+            current = self._access.get(link.id)
+            try:
+                fresh: LinkAccess | None = await asyncio.to_thread(LinkAccess.reload, link)
+            except OrcaError as error:
+                # Prefect down, say: a link already served keeps its access meanwhile.
+                fresh = None
+                log = logger.warning if current is not None else logger.error
+                log("link %s (id %s) not (re)loaded: %s", link.name, link.id, error)
+            if fresh is not None and (current is None or current.marker != fresh.marker):
+                if current is not None:
+                    logger.info(
+                        "link %s (id %s) changed; using its new settings", link.name, link.id
+                    )
+                self._access[link.id] = fresh
+            if link.queue_url and link.id in self._access:
+                wanted.setdefault(link.queue_url, link.id)
+        known = {link.id for link in links}
+        for link_id in [link_id for link_id in self._access if link_id not in known]:
+            del self._access[link_id]
+        for url, poller in list(self._pollers.items()):
+            if (
+                wanted.get(url) != poller.link_id
+                or self._access.get(poller.link_id) is not poller.access
+            ):
+                poller.retired.set()
+                del self._pollers[url]
+                logger.info("stopped serving queue %s (link id %s)", url, poller.link_id)
+        for url, link_id in wanted.items():
+            if url not in self._pollers:
+                poller = _Poller(link_id, self._access[link_id])
+                poller.task = asyncio.create_task(self._poll(url, poller))
+                self._pollers[url] = poller
+                logger.info("serving queue %s (link id %s)", url, link_id)
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -116,19 +171,16 @@ class Worker:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
-        pollers: dict[str, asyncio.Task[None]] = {}
+        logger.info("worker %s started (concurrency %s)", self.worker_id, self.options.concurrency)
         next_refresh = next_sweep = 0.0
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
                 if now >= next_refresh:
-                    await self._refresh_queues()
+                    await self.refresh_links()
                     next_refresh = now + _LINK_REFRESH_S
-                    for url, link_id in self._queues.items():
-                        if url not in pollers:
-                            pollers[url] = asyncio.create_task(self._poll(url, link_id))
                 if now >= next_sweep:
-                    await asyncio.to_thread(self._sweep)
+                    await asyncio.to_thread(self.sweep)
                     next_sweep = now + _SWEEP_EVERY_S
                 if self._done():
                     break
@@ -137,12 +189,21 @@ class Worker:
                 except TimeoutError:
                     pass
         finally:
-            for task in pollers.values():
-                task.cancel()
+            for poller in self._pollers.values():
+                poller.retired.set()
+                if poller.task is not None:
+                    poller.task.cancel()
             await self._release_all()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
+        logger.info(
+            "worker %s stopped after finishing %s run(s)", self.worker_id, self._stats.finished
+        )
         return self._stats.finished
+
+    def stop(self) -> None:
+        """Ask the worker to stop, as SIGTERM does: ``run`` hands its runs back and returns."""
+        self._stop.set()
 
     def _done(self) -> bool:
         if self.options.max_runs is not None and self._stats.finished >= self.options.max_runs:
@@ -152,11 +213,13 @@ class Worker:
             return time.monotonic() - self._stats.last_activity >= idle
         return False
 
-    async def _poll(self, url: str, link_id: int) -> None:
-        queue = FifoQueue(self.access_for(link_id).client("sqs"), url)
-        while not self._stop.is_set():
+    async def _poll(self, url: str, poller: _Poller) -> None:
+        queue = FifoQueue(poller.access.client("sqs"), url)
+        while not self._stop.is_set() and not poller.retired.is_set():
             async with self._capacity:
                 await self._capacity.wait_for(lambda: self._in_flight < self.options.concurrency)
+                if poller.retired.is_set():
+                    return
                 # Reserve the slots before asking: pollers of several queues never overshoot.
                 wanted = min(10, self.options.concurrency - self._in_flight)
                 self._in_flight += wanted
@@ -204,20 +267,25 @@ class Worker:
             # Our own run came back (a late heartbeat): keep the newest receipt.
             self._active[run_id].receipt_handle = message.receipt_handle
             return
-        claim = await asyncio.to_thread(dispatch.claim_run, self.settings, run_id, self.worker_id)
-        logger.debug("run %s message %s: %s %s", run_id, message.message_id, claim.action, claim.detail)
-        if claim.action == "drop":
+        claim = await asyncio.to_thread(claims.claim_run, self.settings, run_id, self.worker_id)
+        logger.debug(
+            "run %s message %s: %s %s", run_id, message.message_id, claim.action, claim.detail
+        )
+        if claim.action == ClaimAction.DROP:
             await asyncio.to_thread(queue.delete, message.receipt_handle)
-        elif claim.action == "park":
+        elif claim.action == ClaimAction.PARK:
             await asyncio.to_thread(queue.delete, message.receipt_handle)
             # The blocker may have finished between our check and the park: look again.
-            await asyncio.to_thread(self._wake, claim.ordering_key)
-        elif claim.action == "busy":
+            await asyncio.to_thread(self.wake, claim.ordering_key)
+        elif claim.action == ClaimAction.BUSY:
             await asyncio.to_thread(queue.change_visibility, message.receipt_handle, claim.delay)
         else:
-            await self._execute(queue, message, run_id, resume=claim.action == "resume")
+            resume = claim.action == ClaimAction.RESUME
+            await self._execute(queue, message, run_id, resume=resume)
 
-    async def _execute(self, queue: FifoQueue, message: QueueMessage, run_id: str, *, resume: bool) -> None:
+    async def _execute(
+        self, queue: FifoQueue, message: QueueMessage, run_id: str, *, resume: bool
+    ) -> None:
         active = _Active(queue, message.receipt_handle, asyncio.current_task())
         self._active[run_id] = active
         last_beat = time.monotonic()
@@ -229,46 +297,49 @@ class Worker:
             last_beat = time.monotonic()
             try:
                 await asyncio.to_thread(
-                    active.queue.change_visibility, active.receipt_handle,
+                    active.queue.change_visibility,
+                    active.receipt_handle,
                     self.settings.worker_visibility_seconds,
                 )
             except (BotoCoreError, ClientError) as error:
                 logger.warning("run %s: visibility not extended (%s)", run_id, error)
-            return await asyncio.to_thread(dispatch.renew_lease, self.settings, run_id, self.worker_id)
+            return await asyncio.to_thread(
+                claims.renew_lease, self.settings, run_id, self.worker_id
+            )
 
-        pipeline, owner_id, attempt, ordering_key = await asyncio.to_thread(self._labels, run_id)
-        _CONTEXTS[run_id] = RunContext(
-            self.settings, self.worker_id, self.access_for, heartbeat, resume=resume
-        )
         try:
-            with tags("orca", f"pipeline:{pipeline}", f"user:{owner_id}"):
-                await execute_run.with_options(flow_run_name=f"{pipeline}-{run_id[:8]}")(
-                    run_id=run_id, pipeline=pipeline, attempt=attempt, return_state=True
+            labels = await asyncio.to_thread(claims.run_labels, self.settings, run_id)
+            if labels is None:  # removed meanwhile (its pipeline was deleted)
+                await asyncio.to_thread(queue.delete, active.receipt_handle)
+                return
+            _CONTEXTS[run_id] = RunContext(
+                self.settings, self.worker_id, self.access_for, heartbeat, resume=resume
+            )
+            with tags("orca", f"pipeline:{labels.pipeline}", f"user:{labels.owner_id}"):
+                await execute_run.with_options(flow_run_name=f"{labels.pipeline}-{run_id[:8]}")(
+                    run_id=run_id,
+                    pipeline=labels.pipeline,
+                    attempt=labels.attempt,
+                    return_state=True,
                 )
             # Release the ordering key only once the run has its final state. A run taken
             # over by another worker is that worker's to finish; a flow that crashed leaves
             # the message to come back, and the run is resumed when the lease lapses.
-            if not await asyncio.to_thread(dispatch.is_finished, self.settings, run_id):
+            if not await asyncio.to_thread(claims.is_finished, self.settings, run_id):
                 return
             await asyncio.to_thread(queue.delete, active.receipt_handle)
             self._stats.finished += 1
-            await asyncio.to_thread(self._wake, ordering_key)
+            await asyncio.to_thread(self.wake, labels.ordering_key)
         finally:
             _CONTEXTS.pop(run_id, None)
             self._active.pop(run_id, None)
-
-    def _labels(self, run_id: str) -> tuple[str, int, int, str]:
-        with session_scope(self.settings.effective_database_url) as session:
-            run = session.get(Run, run_id)
-            assert run is not None
-            return run.pipeline.name, run.owner_id, run.attempt, run.ordering_key
 
     async def _release_all(self) -> None:
         """On shutdown: hand every held run back at once; another worker resumes it."""
         for run_id, active in list(self._active.items()):
             if active.task is not None:
                 active.task.cancel()
-            await asyncio.to_thread(dispatch.release_run, self.settings, run_id, self.worker_id)
+            await asyncio.to_thread(claims.release_run, self.settings, run_id, self.worker_id)
             try:
                 await asyncio.to_thread(active.queue.change_visibility, active.receipt_handle, 0)
             except (BotoCoreError, ClientError):
@@ -276,28 +347,40 @@ class Worker:
 
     # --- the sweeper ------------------------------------------------------------------
 
-    def _wake(self, ordering_key: str) -> None:
-        """Send the message of the key's next run if it is parked (or was never sent)."""
-        with session_scope(self.settings.effective_database_url) as session:
-            run = dispatch.next_parked_run(session, ordering_key)
-            if run is None:
-                return
-            pipeline = session.get(Pipeline, run.pipeline_id)
-            try:
-                run.sqs_message_id = send_run_message(
-                    self.access_for(pipeline.link_id), run, resend=True
-                )
-                logger.info("sent the message of run %s (seq %s of %s)", run.id, run.sequence, ordering_key)
-            except (BotoCoreError, ClientError, OrcaError) as error:
-                logger.warning("could not send run %s: %s; the sweeper retries", run.id, error)
+    def wake(self, ordering_key: str) -> None:
+        """Send the message of the key's next run if it is parked (or was never sent).
 
-    def _sweep(self) -> None:
+        Three steps, no transaction open during the send: read the parked run (unit 1),
+        send its message, record the message id with a compare-and-set on "still queued
+        and no message" (unit 2). Two wakers (this worker's and another's, or a sweep and
+        a finishing run) may both send: the second record is refused, and the extra
+        message is harmless, because the claim's compare-and-set lets one worker execute
+        the run and the other message is dropped once the run has finished. A crash
+        before the record leaves the run without a message id: the sweeper sends again.
+        """
+        parked = claims.parked_run(self.settings, ordering_key)
+        if parked is None:
+            return
+        run = parked.run
+        try:
+            message_id = send_run_message(self.access_for(parked.link_id), run, resend=True)
+        except (BotoCoreError, ClientError, OrcaError) as error:
+            logger.warning("could not send run %s: %s; the sweeper retries", run.id, error)
+            return
+        if claims.record_message(self.settings, run.id, message_id):
+            logger.info(
+                "sent the message of run %s (seq %s of %s)", run.id, run.sequence, ordering_key
+            )
+        else:
+            logger.info(
+                "sent the message of run %s, which meanwhile has one or was claimed; "
+                "the claim drops the extra message",
+                run.id,
+            )
+
+    def sweep(self) -> None:
         """Wake keys whose next run has no message: parked runs whose blocker's worker died,
         and runs whose submitter died between commit and send."""
-        link_ids = list(set(self._queues.values()) | set(self._access))
-        if not link_ids:
-            return
-        with session_scope(self.settings.effective_database_url) as session:
-            keys = dispatch.keys_to_wake(session, link_ids)
-        for key in keys:
-            self._wake(key)
+        link_ids = sorted(set(self.served_queues.values()) | set(self._access))
+        for key in claims.keys_to_wake(self.settings, link_ids):
+            self.wake(key)

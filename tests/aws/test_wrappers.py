@@ -10,11 +10,11 @@ import pytest
 from moto import mock_aws
 
 from orca_flows.aws.clients import ClientFactory
-from orca_flows.aws.s3 import PrefixedBucket, user_prefix
+from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.aws.sqs import FifoQueue
 from orca_flows.aws.sts import assume_role, caller_identity
+from orca_flows.domain.s3_layout import user_prefix
 from orca_flows.errors import InvalidInputError
-
 
 # What the link kit's template sets on the run queue (Orca sends explicit dedup ids).
 QUEUE_ATTRIBUTES = {"FifoQueue": "true", "ContentBasedDeduplication": "false"}

@@ -13,6 +13,8 @@ PASSWORD = "correct horse battery"
 
 
 def _emails(home: Path) -> list[str]:
+    if not (home / "orca.db").exists():  # refused before Orca even opened its database
+        return []
     engine = create_engine(f"sqlite:///{home / 'orca.db'}")
     with engine.connect() as connection:
         return list(connection.scalars(text("SELECT email FROM users ORDER BY id")))

@@ -24,8 +24,9 @@ from typer.testing import CliRunner
 from orca_flows.cli.main import app
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Run, User
+from orca_flows.domain.actor import Actor
 from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
-from orca_flows.services.links import create_local_link
+from orca_flows.services.link_creation import create_local_link
 from orca_flows.services.pipelines import ScriptFile, add_pipeline
 from orca_flows.services.runs import submit_run
 from orca_flows.local.sandbox import SandboxState
@@ -111,12 +112,13 @@ class Orca:
         self.settings = get_settings()
 
     def add_pipeline(self, name: str, script: ScriptFile, **options: Any) -> None:
-        with session_scope(self.settings.effective_database_url) as session:
-            owner = session.get(User, self.user.id)
-            add_pipeline(session, self.settings, owner, name, script, link_name=LINK, **options)
+        actor = Actor(self.user.id, self.user.email)
+        add_pipeline(self.settings, actor, name, script, link_name=LINK, **options)
 
     def submit(self, pipeline: str) -> str:
-        submitted = submit_run(self.settings, self.user.id, pipeline, requested_by="api")
+        submitted = submit_run(
+            self.settings, Actor(self.user.id, self.user.email), pipeline, requested_by="api"
+        )
         assert submitted.message_sent, f"run {submitted.run_id}'s message was not sent"
         return submitted.run_id
 
@@ -160,9 +162,7 @@ class Orca:
 @pytest.fixture
 def orca(sandbox: SandboxState, ann: User, prefect_server: Any) -> Orca:
     """Ann with a link to the sandbox (runner: local)."""
-    settings = get_settings()
-    with session_scope(settings.effective_database_url) as session:
-        create_local_link(session, settings, session.get(User, ann.id), LINK)
+    create_local_link(get_settings(), Actor(ann.id, ann.email), LINK)
     return Orca(ann)
 
 

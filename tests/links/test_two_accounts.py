@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
-from orca_flows.prefect_adapter.link_access import LinkAccess
-from orca_flows.services.links import create_local_link, link_access
+from orca_flows.domain.actor import Actor
 from orca_flows.local.sandbox import SANDBOX_ACCOUNT_ID, SandboxState, orca_side_factory
+from orca_flows.prefect_adapter.link_access import LinkAccess
+from orca_flows.services.link_creation import create_local_link
+from orca_flows.services.links import access_link
 from orca_flows.settings import get_settings
 
 
 @pytest.fixture
 def access(prefect_server, sandbox: SandboxState, ann: User) -> LinkAccess:
-    settings = get_settings()
-    with session_scope(settings.effective_database_url) as session:
-        link = create_local_link(session, settings, ann, "dev")
-    return link_access(link)
+    settings, actor = get_settings(), Actor(ann.id, ann.email)
+    create_local_link(settings, actor, "dev")
+    return access_link(settings, actor, "dev")
 
 
 def test_the_link_acts_in_the_users_account_through_the_role(access: LinkAccess) -> None:

@@ -8,10 +8,11 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from orca_flows.cli.main import app
-from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
+from orca_flows.domain.actor import Actor
 from orca_flows.prefect_adapter.link_access import LinkAccess
-from orca_flows.services.links import create_local_link, link_access
+from orca_flows.services.link_creation import create_local_link
+from orca_flows.services.links import access_link
 from orca_flows.settings import get_settings
 
 
@@ -30,10 +31,9 @@ def listed(*args: str) -> list[dict]:
 @pytest.fixture
 def access(prefect_server, sandbox, ann: User) -> LinkAccess:
     """A sandbox link named `dev` for ann, and its clients."""
-    settings = get_settings()
-    with session_scope(settings.effective_database_url) as session:
-        link = create_local_link(session, settings, ann, "dev")
-    return link_access(link)
+    settings, actor = get_settings(), Actor(ann.id, ann.email)
+    create_local_link(settings, actor, "dev")
+    return access_link(settings, actor, "dev")
 
 
 def stored_objects(access: LinkAccess, user: User) -> list[str]:

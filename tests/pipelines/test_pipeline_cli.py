@@ -60,6 +60,10 @@ def test_upload_adds_an_immutable_new_version(tmp_path: Path, access: LinkAccess
         pytest.param("etl", "job.sh", SCRIPT, ["--runner", "lambda"], "runner 'lambda' must be one of", id="bad-runner"),
         pytest.param("etl", "job.sh", SCRIPT, ["--timeout", "0"], "timeout must be a positive", id="zero-timeout"),
         pytest.param("etl", "job.sh", SCRIPT, ["--timeout", "-5"], "timeout must be a positive", id="negative-timeout"),
+        # SSM stops a command after 48 hours; the timeout used to have no upper bound.
+        pytest.param("etl", "job.sh", SCRIPT, ["--timeout", "172801"], "at most 172800 seconds", id="timeout-over-48h"),
+        # SSM's instance filter refuses an empty tag value; the target used to accept it.
+        pytest.param("etl", "job.sh", SCRIPT, ["--target", "tag:orca="], "give exactly one tag:KEY=VALUE", id="empty-tag-value"),
         pytest.param("etl", "job.sh", SCRIPT, ["--retries", "-1"], "retries must be between", id="negative-retries"),
         pytest.param("etl", "job.sh", SCRIPT, ["--ordering-key", "a b"], "ordering key 'a b' must be", id="bad-ordering-key"),
     ],

@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from orca_flows.domain.s3_layout import run_prefix, s3_uri, split_s3_uri
 from orca_flows.runners import LocalRunner, RunSpec
 
 BUCKET = "orca-runner-tests"
@@ -86,10 +87,10 @@ def make_spec(s3: Any) -> MakeSpec:
         fields: dict[str, Any] = {
             "run_id": run_id,
             "pipeline": "demo",
-            "script_uri": f"s3://{BUCKET}/{key}",
+            "script_uri": s3_uri(BUCKET, key),
             "script_sha256": hashlib.sha256(data).hexdigest(),
             "script_name": name,
-            "output_uri": f"s3://{BUCKET}/orca/7/demo/runs/{run_id}/",
+            "output_uri": s3_uri(BUCKET, run_prefix(7, "demo", run_id)),
             "timeout_seconds": 60,
             "log_interval_seconds": 0.5,
         }
@@ -104,7 +105,7 @@ def run_objects(s3: Any) -> Callable[[RunSpec], dict[str, bytes]]:
     """Every object under a run's output prefix, by key relative to that prefix."""
 
     def objects(spec: RunSpec) -> dict[str, bytes]:
-        prefix = spec.output_uri.removeprefix(f"s3://{BUCKET}/")
+        prefix = split_s3_uri(spec.output_uri)[1]
         listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
         return {
             item["Key"][len(prefix) :]: s3.get_object(Bucket=BUCKET, Key=item["Key"])[

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from orca_flows.domain.s3_layout import run_prefix, s3_uri, script_key
 from orca_flows.errors import InvalidInputError
 from orca_flows.runners import RunSpec, render_bootstrap, render_kill
 
@@ -17,10 +18,10 @@ def _spec(**overrides: Any) -> RunSpec:
     fields: dict[str, Any] = {
         "run_id": RUN_ID,
         "pipeline": "demo",
-        "script_uri": "s3://orca-bucket/orca/7/demo/scripts/v3/etl.py",
+        "script_uri": s3_uri("orca-bucket", script_key(7, "demo", 3, "etl.py")),
         "script_sha256": "ab" * 32,
         "script_name": "etl.py",
-        "output_uri": f"s3://orca-bucket/orca/7/demo/runs/{RUN_ID}/",
+        "output_uri": s3_uri("orca-bucket", run_prefix(7, "demo", RUN_ID)),
         "timeout_seconds": 900,
         "environment": {"GREETING": "it's $(date) `id`"},
     }

@@ -12,6 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from orca_flows.domain.s3_layout import exit_code_key, run_prefix, s3_uri, script_key
 from orca_flows.runners import (
     Backoff,
     Execution,
@@ -33,10 +34,10 @@ OTHER_COMMAND_ID = "11111111-0000-4000-8000-000000000000"
 SPEC = RunSpec(
     run_id=RUN_ID,
     pipeline="demo",
-    script_uri="s3://orca-bucket/orca/7/demo/scripts/v3/etl.py",
+    script_uri=s3_uri("orca-bucket", script_key(7, "demo", 3, "etl.py")),
     script_sha256="ab" * 32,
     script_name="etl.py",
-    output_uri=f"s3://orca-bucket/orca/7/demo/runs/{RUN_ID}/",
+    output_uri=s3_uri("orca-bucket", run_prefix(7, "demo", RUN_ID)),
     timeout_seconds=900,
 )
 
@@ -248,7 +249,7 @@ def test_the_s3_marker_outranks_ssm(ssm: tuple[Any, Stubber]) -> None:
         s3.create_bucket(Bucket="orca-bucket")
         s3.put_object(
             Bucket="orca-bucket",
-            Key=f"orca/7/demo/runs/{RUN_ID}/exit-code",
+            Key=exit_code_key(run_prefix(7, "demo", RUN_ID)),
             Body=json.dumps({"exit_code": 124, "timed_out": True, "sha256_ok": True}),
         )
 

@@ -19,6 +19,7 @@ from botocore.exceptions import EndpointConnectionError
 from orca_flows.aws.clients import ClientFactory
 from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.aws.sqs import FifoQueue
+from orca_flows.domain.s3_layout import user_prefix
 from orca_flows.errors import SandboxNotRunningError
 from orca_flows.local.sandbox import SANDBOX_ACCOUNT_ID, sandbox_clients
 from orca_flows.settings import get_settings
@@ -95,7 +96,7 @@ def test_up_provisions_orcas_bucket_and_fifo_queue_in_the_user_account(up: dict)
 
 def test_wrappers_go_over_http_to_the_recorded_server(up: dict) -> None:
     user = _user_side(up["endpoint_url"])
-    bucket = PrefixedBucket(user.client("s3"), up["bucket"], "orca/1/")
+    bucket = PrefixedBucket(user.client("s3"), up["bucket"], user_prefix(1))
     queue = FifoQueue.from_name(user.client("sqs"), up["queue"])
 
     bucket.put("hello.txt", b"over http")
@@ -114,7 +115,7 @@ def test_wrappers_go_over_http_to_the_recorded_server(up: dict) -> None:
     no_retry = ClientFactory(user.session, endpoint_url=up["endpoint_url"], max_attempts=1)
     unreachable = PrefixedBucket(no_retry.client("s3", connect_timeout=1), up["bucket"])
     with pytest.raises(EndpointConnectionError):
-        unreachable.get("orca/1/hello.txt")
+        unreachable.get(f"{user_prefix(1)}hello.txt")
 
 
 def test_up_when_already_up_says_so_and_keeps_the_same_server(up: dict, orca_home: Path) -> None:

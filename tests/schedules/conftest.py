@@ -80,10 +80,15 @@ def _pipeline_row(owner: User, name: str) -> Pipeline:
     """A pipeline in the database only (no script in S3): enough to schedule it."""
     with session_scope(get_settings().effective_database_url) as session:
         link = create_link(
-            session, owner_id=owner.id, name="dev", region="us-east-1",
+            session,
+            owner_id=owner.id,
+            name="dev",
+            region="us-east-1",
             block_document_name=f"orca-link-test-{owner.id}",
         )
-        return create_pipeline(session, owner_id=owner.id, name=name, link_id=link.id, runner="local")
+        return create_pipeline(
+            session, owner_id=owner.id, name=name, link_id=link.id, runner="local"
+        )
 
 
 @pytest.fixture
@@ -95,9 +100,10 @@ def etl(ann: User) -> Pipeline:
 @pytest.fixture
 def bobs_pipeline(ann: User) -> Pipeline:
     """Bob's pipeline `payroll`, which Ann must not be able to see."""
+    bob = add_user(get_settings(), "bob@example.com", PASSWORD)
     with session_scope(get_settings().effective_database_url) as session:
-        bob = add_user(session, "bob@example.com", PASSWORD)
-    return _pipeline_row(bob, "payroll")
+        row = session.get_one(User, bob.user_id)
+    return _pipeline_row(row, "payroll")
 
 
 @pytest.fixture

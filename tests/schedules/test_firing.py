@@ -11,7 +11,7 @@ from orca_flows.db.base import utcnow
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Pipeline, Run
 from orca_flows.errors import InvalidStateError
-from orca_flows.services.schedules import submit_firing
+from orca_flows.services.firings import submit_firing
 from orca_flows.settings import get_settings
 from tests.schedules.conftest import orca, schedule_rows
 
@@ -20,8 +20,12 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 
 def _fire(pipeline: Pipeline, schedule_id: int, deployment_id: str | None, late: timedelta):
     return submit_firing(
-        get_settings(), pipeline.owner_id, pipeline.name, schedule_id=schedule_id,
-        deployment_id=deployment_id, scheduled_for=utcnow() - late,
+        get_settings(),
+        pipeline.owner_id,
+        pipeline.name,
+        schedule_id=schedule_id,
+        deployment_id=deployment_id,
+        scheduled_for=utcnow() - late,
     )
 
 

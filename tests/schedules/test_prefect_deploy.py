@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Run, User
-from orca_flows.services.links import create_local_link
-from orca_flows.services.pipelines import ScriptFile, add_pipeline
+from orca_flows.domain.actor import Actor
 from orca_flows.local.sandbox import SandboxState
+from orca_flows.services.link_creation import create_local_link
+from orca_flows.services.pipelines import ScriptFile, add_pipeline
 from orca_flows.settings import get_settings
 from tests.support.prefect_server import PrefectServer
 
@@ -23,10 +24,16 @@ DEPLOYMENTS = Path(__file__).resolve().parents[2] / "deployments"
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 
-def _prefect(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _prefect(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PREFECT, "--no-prompt", *args], cwd=DEPLOYMENTS, env=env, capture_output=True,
-        text=True, timeout=timeout,
+        [PREFECT, "--no-prompt", *args],
+        cwd=DEPLOYMENTS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -57,10 +64,9 @@ def test_prefect_deploy_all_creates_the_submit_deployment(deployed: dict[str, st
 def test_a_process_worker_runs_the_submit_deployment(
     deployed: dict[str, str], sandbox: SandboxState, ann: User
 ) -> None:
-    settings = get_settings()
-    with session_scope(settings.effective_database_url) as session:
-        create_local_link(session, settings, ann, "dev")
-        add_pipeline(session, settings, ann, "etl", ScriptFile("etl.sh", b"echo hi\n"), link_name="dev")
+    settings, actor = get_settings(), Actor(ann.id, ann.email)
+    create_local_link(settings, actor, "dev")
+    add_pipeline(settings, actor, "etl", ScriptFile("etl.sh", b"echo hi\n"), link_name="dev")
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("orca-submit-run/submit")
         flow_run = client.create_flow_run_from_deployment(
@@ -68,8 +74,13 @@ def test_a_process_worker_runs_the_submit_deployment(
         )
 
     worker = _prefect(
-        "worker", "start", "--pool", "orca", "--run-once",
-        env=deployed | {"ORCA_DATABASE_URL": settings.effective_database_url}, timeout=180,
+        "worker",
+        "start",
+        "--pool",
+        "orca",
+        "--run-once",
+        env=deployed | {"ORCA_DATABASE_URL": settings.effective_database_url},
+        timeout=180,
     )
 
     with get_client(sync_client=True) as client:

@@ -42,14 +42,18 @@ def test_set_creates_a_deployment_with_the_schedule_tags_and_parameters(etl: Pip
     [schedule] = deployment.schedules
     assert schedule.active and schedule.schedule.interval == timedelta(seconds=60)
     assert set(deployment.tags) == {"orca", "pipeline:etl", f"user:{etl.owner_id}"}
-    assert deployment.parameters == {"owner_id": etl.owner_id, "pipeline": "etl", "schedule_id": row.id}
+    assert deployment.parameters == {
+        "owner_id": etl.owner_id,
+        "pipeline": "etl",
+        "schedule_id": row.id,
+    }
     assert "pipeline 'etl'" in deployment.description and "orca schedule" in deployment.description
     assert deployment.entrypoint == "orca_flows.flows.submit.submit_pipeline_run"
     assert deployment.work_pool_name is None  # served by `orca serve`, no work pool
     fire_times = [datetime.fromisoformat(moment) for moment in view["next_fire_times"]]
-    assert [later - earlier for earlier, later in zip(fire_times, fire_times[1:])] == [
-        timedelta(seconds=60)
-    ] * 2
+    assert [
+        later - earlier for earlier, later in zip(fire_times, fire_times[1:], strict=False)
+    ] == [timedelta(seconds=60)] * 2
 
 
 def test_set_again_updates_the_same_deployment(etl: Pipeline) -> None:
@@ -61,7 +65,11 @@ def test_set_again_updates_the_same_deployment(etl: Pipeline) -> None:
     assert result.exit_code == 0, result.output
     [after] = schedule_rows()
     assert (after.id, after.deployment_id) == (before.id, before.deployment_id)
-    assert (after.cron, after.interval_seconds, after.timezone) == ("0 3 * * *", None, "Europe/Paris")
+    assert (after.cron, after.interval_seconds, after.timezone) == (
+        "0 3 * * *",
+        None,
+        "Europe/Paris",
+    )
     [schedule] = read_deployment(after.deployment_id).schedules
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 3 * * *", "Europe/Paris")
 
@@ -123,7 +131,9 @@ def test_remove_deletes_the_deployment_and_the_row(etl: Pipeline) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        pytest.param(["--cron", "61 * * * *"], "the minute field '61' is not valid", id="cron-minute-61"),
+        pytest.param(
+            ["--cron", "61 * * * *"], "the minute field '61' is not valid", id="cron-minute-61"
+        ),
         pytest.param(["--cron", "* * *"], "has 3 field(s); give exactly 5", id="cron-3-fields"),
         pytest.param(["--cron", ""], "has 0 field(s); give exactly 5", id="cron-empty"),
         pytest.param(["--cron", "0 0 31 2 *"], "never fires", id="cron-31-february"),
@@ -133,12 +143,17 @@ def test_remove_deletes_the_deployment_and_the_row(etl: Pipeline) -> None:
             id="unknown-time-zone",
         ),
         pytest.param(
-            ["--interval", "60", "--timezone", "europe/paris"], "did you mean Europe/Paris?",
+            ["--interval", "60", "--timezone", "europe/paris"],
+            "did you mean Europe/Paris?",
             id="time-zone-case",
         ),
-        pytest.param(["--interval", "0"], "must be a positive number of seconds, not 0", id="interval-0"),
+        pytest.param(
+            ["--interval", "0"], "must be a positive number of seconds, not 0", id="interval-0"
+        ),
         pytest.param(["--interval", "-60"], "not -60", id="interval-negative"),
-        pytest.param(["--interval", "30"], "shorter than the minimum of 60 s", id="interval-below-minimum"),
+        pytest.param(
+            ["--interval", "30"], "shorter than the minimum of 60 s", id="interval-below-minimum"
+        ),
     ],
 )
 def test_bad_timing_is_refused_with_what_is_wrong(

@@ -16,9 +16,11 @@ from sqlalchemy import select
 
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Pipeline, Run, User
-from orca_flows.services.links import create_local_link, link_access
-from orca_flows.services.pipelines import ScriptFile, add_pipeline
+from orca_flows.domain.actor import Actor
 from orca_flows.local.sandbox import SandboxState
+from orca_flows.services.link_creation import create_local_link
+from orca_flows.services.links import link_access
+from orca_flows.services.pipelines import ScriptFile, add_pipeline
 from orca_flows.settings import get_settings
 from tests.schedules.conftest import orca, read_deployment, schedule_rows
 
@@ -44,10 +46,9 @@ def _wait_for(condition: Callable[[], bool], timeout: float, what: str, log: Pat
 @pytest.fixture
 def etl(sandbox: SandboxState, ann: User) -> str:
     """Ann's pipeline `etl` on the sandbox link `dev` (script in the emulator's S3)."""
-    settings = get_settings()
-    with session_scope(settings.effective_database_url) as session:
-        create_local_link(session, settings, ann, "dev")
-        add_pipeline(session, settings, ann, "etl", ScriptFile("etl.sh", b"echo hi\n"), link_name="dev")
+    settings, actor = get_settings(), Actor(ann.id, ann.email)
+    create_local_link(settings, actor, "dev")
+    add_pipeline(settings, actor, "etl", ScriptFile("etl.sh", b"echo hi\n"), link_name="dev")
     return "etl"
 
 
@@ -63,7 +64,10 @@ def serve_log(tmp_path: Path, orca_home: Path) -> Iterator[Path]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-c", _SERVE, "--refresh", "1"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
     yield log
     process.send_signal(signal.SIGINT)
@@ -84,15 +88,17 @@ def test_serve_fires_the_schedule_and_pause_stops_it(
     requested_by = f"schedule:{schedule_id}"
 
     _wait_for(
-        lambda: any(run.sqs_message_id for run in _runs(requested_by)), 90,
-        "no run was submitted", serve_log,
+        lambda: any(run.sqs_message_id for run in _runs(requested_by)),
+        90,
+        "no run was submitted",
+        serve_log,
     )
 
     run = next(run for run in _runs(requested_by) if run.sqs_message_id)
     assert run.state == "queued"
     with session_scope(get_settings().effective_database_url) as session:
         link = session.get(Pipeline, run.pipeline_id).link
-        queue = link_access(link).queue()
+    queue = link_access(link).queue()  # a Prefect call: after the transaction
     bodies = [json.loads(message.body) for message in queue.receive(wait_seconds=2)]
     assert {"run_id": run.id} in bodies
 

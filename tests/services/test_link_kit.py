@@ -344,8 +344,8 @@ def test_bad_external_ids_are_refused_with_a_way_out(value: str, hint: str) -> N
 @pytest.mark.parametrize(
     ("overrides", "field", "hint"),
     [
-        pytest.param({"orca_account_id": "12345678901"}, "account", "12 digits", id="11-digits"),
-        pytest.param({"orca_account_id": "12345678901x"}, "account", "12 digits", id="letter"),
+        pytest.param({"orca_account_id": "12345678901"}, "account", "12-digit", id="11-digits"),
+        pytest.param({"orca_account_id": "12345678901x"}, "account", "12-digit", id="letter"),
         pytest.param({"region": "us-east-9"}, "region", "describe-regions", id="unknown-region"),
         pytest.param({"region": ""}, "region", "describe-regions", id="empty-region"),
         pytest.param({"region": "us-iso-east-1"}, "region", "CLI", id="no-console"),

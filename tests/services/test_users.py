@@ -5,29 +5,45 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
+from orca_flows.domain.actor import Actor
 from orca_flows.errors import AlreadyExistsError, InvalidInputError
 from orca_flows.services.users import add_user
+from orca_flows.settings import OrcaSettings
 
 PASSWORD = "correct horse battery"
 
 
-def test_add_user_stores_case_folded_email_and_argon2id_hash(session: Session) -> None:
-    user = add_user(session, "  Ann.Lee@Example.COM ", PASSWORD)
+@pytest.fixture
+def settings(db_url: str) -> OrcaSettings:
+    """Settings on the database under test (SQLite, and MariaDB when required)."""
+    return OrcaSettings(database_url=db_url)
 
+
+def _users(settings: OrcaSettings) -> list[User]:
+    with session_scope(settings.effective_database_url) as session:
+        return list(session.scalars(select(User)))
+
+
+def test_add_user_stores_case_folded_email_and_argon2id_hash(settings: OrcaSettings) -> None:
+    actor = add_user(settings, "  Ann.Lee@Example.COM ", PASSWORD)
+
+    [user] = _users(settings)
+    assert actor == Actor(user.id, "ann.lee@example.com")
     assert user.email == "ann.lee@example.com"
     assert user.password_hash.startswith("$argon2id$")
     assert PasswordHasher().verify(user.password_hash, PASSWORD)
 
 
-def test_duplicate_email_in_other_case_is_refused(session: Session) -> None:
-    add_user(session, "ann@example.com", PASSWORD)
+def test_duplicate_email_in_other_case_is_refused(settings: OrcaSettings) -> None:
+    add_user(settings, "ann@example.com", PASSWORD)
 
     with pytest.raises(AlreadyExistsError, match="ann@example.com.*already exists"):
-        add_user(session, "ANN@example.com", PASSWORD)
-    assert session.scalar(select(func.count()).select_from(User)) == 1
+        add_user(settings, "ANN@example.com", PASSWORD)
+    with session_scope(settings.effective_database_url) as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 1
 
 
 @pytest.mark.parametrize(
@@ -41,10 +57,10 @@ def test_duplicate_email_in_other_case_is_refused(session: Session) -> None:
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_stored(
-    session: Session, email: str, password: str, field: str
+    settings: OrcaSettings, email: str, password: str, field: str
 ) -> None:
     with pytest.raises(InvalidInputError) as caught:
-        add_user(session, email, password)
+        add_user(settings, email, password)
 
     assert caught.value.field == field
-    assert session.scalar(select(func.count()).select_from(User)) == 0
+    assert _users(settings) == []

@@ -12,13 +12,14 @@ from streamlit.testing.v1 import AppTest
 from orca_flows.db.base import utcnow
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import ScriptVersion, User
-from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 from orca_flows.db.repositories import links as links_repo
 from orca_flows.db.repositories import pipelines as pipelines_repo
 from orca_flows.db.repositories import runs as runs_repo
-from orca_flows.services.links import create_local_link
+from orca_flows.domain.actor import Actor
+from orca_flows.domain.s3_layout import run_prefix, script_key
+from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
+from orca_flows.services.link_creation import create_local_link
 from orca_flows.services.pipelines import ScriptFile, add_pipeline
-from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.users import add_user
 from orca_flows.settings import get_settings
 from tests.conftest import PASSWORD
@@ -77,22 +78,19 @@ def widget(app: AppTest, kind: str, label: str):  # noqa: ANN201 - a streamlit w
 @pytest.fixture
 def bob(orca_home: Path) -> User:
     """A second user of the same database."""
+    actor = add_user(get_settings(), "bob@example.com", PASSWORD)
     with session_scope(get_settings().effective_database_url) as session:
-        return add_user(session, "bob@example.com", PASSWORD)
+        return session.get_one(User, actor.user_id)
 
 
 def link_the_sandbox(user: User, name: str = "sandbox") -> None:
     """Give ``user`` a link to the running sandbox (as Cloud Setup's one click does)."""
-    settings = get_settings()
-    with prefect_api(settings), session_scope(settings.effective_database_url) as session:
-        create_local_link(session, settings, session.merge(user), name)
+    create_local_link(get_settings(), Actor(user.id, user.email), name)
 
 
 def add_script(user: User, pipeline: str, script: bytes, filename: str = "job.sh", link: str = "sandbox") -> None:
     """Give ``user`` a pipeline on ``link`` with ``script`` as version 1."""
-    settings = get_settings()
-    with prefect_api(settings), session_scope(settings.effective_database_url) as session:
-        add_pipeline(session, settings, session.merge(user), pipeline, ScriptFile(filename, script), link_name=link)
+    add_pipeline(get_settings(), Actor(user.id, user.email), pipeline, ScriptFile(filename, script), link_name=link)
 
 
 def offline_pipeline(user: User, pipeline: str, link: str = "offline") -> None:
@@ -114,7 +112,7 @@ def offline_pipeline(user: User, pipeline: str, link: str = "offline") -> None:
             ordering_key="pipeline", timeout_seconds=60, retries=0, environment={},
         )
         pipelines_repo.add_script_version(
-            session, row, s3_key=f"orca/{user.id}/{pipeline}/scripts/v1/job.sh",
+            session, row, s3_key=script_key(user.id, pipeline, 1, "job.sh"),
             sha256="0" * 64, size_bytes=1, uploaded_by=user.id,
         )
 
@@ -137,7 +135,7 @@ def offline_runs(
                 ordering_key=f"p-{row.id}", requested_by=f"user:{user.id}",
             )
             run.requested_at = requested
-            run.s3_prefix = f"orca/{user.id}/{pipeline}/runs/{run.id}/"
+            run.s3_prefix = run_prefix(user.id, pipeline, run.id)
             if state != RunState.QUEUED:
                 run.started_at = requested + timedelta(seconds=1)
             if state in FINISHED_RUN_STATES:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -41,7 +41,7 @@ def signed_in_as(app: AppTest) -> str:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
     """The time the auth service sees; move it with ``clock[0] += timedelta(...)``."""
-    now = [datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)]
+    now = [datetime(2030, 1, 1, 12, 0, tzinfo=UTC)]
     monkeypatch.setattr(auth, "utcnow", lambda: now[0])
     return now
 

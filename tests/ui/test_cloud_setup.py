@@ -7,9 +7,11 @@ from streamlit.testing.v1 import AppTest
 
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
+from orca_flows.db.repositories.links import get_link_by_name
 from orca_flows.db.repositories.pipelines import create_pipeline
-from orca_flows.services.links import get_link
+from orca_flows.domain.actor import Actor
 from orca_flows.local.sandbox import SandboxState
+from orca_flows.services.links import get_link
 from orca_flows.settings import get_settings
 from tests.ui.conftest import button, field_errors, open_page, texts, widget
 
@@ -85,8 +87,7 @@ def test_the_kit_shows_the_external_id_once_and_links_the_role(
 
     assert "Linked 'prod'" in created.success[0].value
     assert external_id not in texts(created)  # shown once, never again
-    with session_scope(get_settings().effective_database_url) as session:
-        assert get_link(session, ann, "prod").role_arn == ROLE
+    assert get_link(get_settings(), Actor(ann.id, ann.email), "prod").role_arn == ROLE
 
 
 @pytest.mark.parametrize(
@@ -123,7 +124,7 @@ def test_a_bad_account_id_is_refused_under_its_field(ann: User, monkeypatch: pyt
 def test_removing_a_link_in_use_is_refused(sandbox: SandboxState, ann: User) -> None:
     link_sandbox(ann)
     with session_scope(get_settings().effective_database_url) as session:
-        link = get_link(session, ann, "sandbox")
+        link = get_link_by_name(session, ann.id, "sandbox")
         create_pipeline(session, owner_id=ann.id, name="etl", link_id=link.id)
     app = open_page(ann, "cloud_setup")
     button(app, "Remove link").click()

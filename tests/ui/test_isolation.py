@@ -8,13 +8,14 @@ from collections.abc import Callable
 
 import pytest
 
-from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
 from orca_flows.errors import NotFoundError
 from orca_flows.services import schedules
 from orca_flows.services.link_check import check_link
 from orca_flows.services.links import remove_link
-from orca_flows.services.runs import get_run, stop_run, submit_run
+from orca_flows.services.lookup import actor_of
+from orca_flows.services.run_outputs import read_output
+from orca_flows.services.runs import read_log, run_details, stop_run, submit_run, view_run
 from orca_flows.services.summary import RunFilter, list_run_page
 from orca_flows.settings import get_settings
 from tests.ui.conftest import offline_pipeline, offline_runs, open_page, texts, widget
@@ -28,7 +29,7 @@ def bobs_run(ann: User, bob: User) -> str:
     her own pipeline ``mine``."""
     offline_pipeline(bob, "secret", link="secret-link")
     offline_pipeline(ann, "mine")
-    schedules.set_schedule(get_settings(), bob.id, "secret", interval_seconds=3600)
+    schedules.set_schedule(get_settings(), actor_of(get_settings(), bob.id), "secret", interval_seconds=3600)
     return offline_runs(bob, "secret", ["succeeded", "failed", "queued"])[-1]
 
 
@@ -83,44 +84,54 @@ def _refusal(action: Callable[[], object]) -> str:
     return str(caught.value)
 
 
-def _in_session(user: User, action: Callable[..., object]) -> Callable[[], object]:
-    def call() -> object:
-        with session_scope(get_settings().effective_database_url) as session:
-            return action(session, session.merge(user))
-
-    return call
-
-
 @pytest.mark.parametrize(
     ("action", "bobs_name"),
     [
-        pytest.param(lambda s, u, name: get_run(s, u, name), "run", id="open-run"),
-        pytest.param(lambda s, u, name: stop_run(s, u, name), "run", id="stop-run"),
-        pytest.param(lambda s, u, name: list_run_page(s, u, RunFilter(pipeline=name)), "secret", id="filter-summary"),
-        pytest.param(lambda s, u, name: check_link(s, u, name), "secret-link", id="check-link"),
-        pytest.param(lambda s, u, name: remove_link(s, u, name), "secret-link", id="remove-link"),
+        pytest.param(view_run, "run", id="open-run"),
+        pytest.param(run_details, "run", id="run-details"),
+        pytest.param(read_log, "run", id="read-log"),
+        pytest.param(lambda s, a, name: read_output(s, a, name, "s3://x/outputs/y"), "run", id="download"),
+        pytest.param(stop_run, "run", id="stop-run"),
+        pytest.param(lambda s, a, name: list_run_page(s, a, RunFilter(pipeline=name)), "secret", id="filter-summary"),
     ],
 )
 def test_every_action_on_bob_s_ids_reads_like_an_unknown_id(
     ann: User, bobs_run: str, action: Callable[..., object], bobs_name: str
 ) -> None:
+    settings = get_settings()
+    actor = actor_of(settings, ann.id)
     name = bobs_run if bobs_name == "run" else bobs_name
     unknown = "no-such-thing"
 
-    bobs = _refusal(_in_session(ann, lambda s, u: action(s, u, name)))
-    nobodys = _refusal(_in_session(ann, lambda s, u: action(s, u, unknown)))
+    bobs = _refusal(lambda: action(settings, actor, name))
+    nobodys = _refusal(lambda: action(settings, actor, unknown))
 
     assert bobs.replace(name, "X") == nobodys.replace(unknown, "X")
 
 
 @pytest.mark.parametrize(
+    "action", [pytest.param(check_link, id="check-link"), pytest.param(remove_link, id="remove-link")]
+)
+def test_every_link_action_on_bob_s_link_reads_like_an_unknown_one(
+    ann: User, bobs_run: str, action: Callable[..., object]
+) -> None:
+    settings = get_settings()
+    actor = actor_of(settings, ann.id)
+
+    bobs = _refusal(lambda: action(settings, actor, "secret-link"))
+    nobodys = _refusal(lambda: action(settings, actor, "no-such-thing"))
+
+    assert bobs.replace("secret-link", "X") == nobodys.replace("no-such-thing", "X")
+
+
+@pytest.mark.parametrize(
     "action",
     [
-        pytest.param(lambda settings, user, name: submit_run(settings, user, name, requested_by="user"), id="run"),
-        pytest.param(lambda settings, user, name: schedules.set_schedule(settings, user, name, cron="0 3 * * *"), id="schedule"),
-        pytest.param(schedules.pause_schedule, id="pause"),
-        pytest.param(schedules.resume_schedule, id="resume"),
-        pytest.param(schedules.remove_schedule, id="remove-schedule"),
+        pytest.param(lambda settings, user, name: submit_run(settings, actor_of(settings, user), name, requested_by="user"), id="run"),
+        pytest.param(lambda settings, user, name: schedules.set_schedule(settings, actor_of(settings, user), name, cron="0 3 * * *"), id="schedule"),
+        pytest.param(lambda settings, user, name: schedules.pause_schedule(settings, actor_of(settings, user), name), id="pause"),
+        pytest.param(lambda settings, user, name: schedules.resume_schedule(settings, actor_of(settings, user), name), id="resume"),
+        pytest.param(lambda settings, user, name: schedules.remove_schedule(settings, actor_of(settings, user), name), id="remove-schedule"),
     ],
 )
 def test_every_pipeline_action_on_bob_s_pipeline_reads_like_an_unknown_one(
@@ -132,6 +143,5 @@ def test_every_pipeline_action_on_bob_s_pipeline_reads_like_an_unknown_one(
     nobodys = _refusal(lambda: action(settings, ann.id, "nothing"))
 
     assert bobs.replace("secret", "X") == nobodys.replace("nothing", "X")
-    with session_scope(settings.effective_database_url) as session:
-        [view] = schedules.list_schedules(session, session.merge(bob))
+    [view] = schedules.list_schedules(settings, actor_of(settings, bob.id))
     assert view.pipeline == "secret" and view.active  # bob's schedule is untouched

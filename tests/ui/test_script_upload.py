@@ -7,10 +7,10 @@ import hashlib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
-from orca_flows.services.pipelines import list_pipelines
+from orca_flows.domain.actor import Actor
 from orca_flows.local.sandbox import SandboxState
+from orca_flows.services.pipelines import list_pipelines
 from orca_flows.settings import get_settings
 from tests.ui.conftest import (
     add_script,
@@ -27,8 +27,7 @@ SCRIPT = b"#!/bin/bash\necho hello from orca\n"
 
 
 def pipeline_names(user: User) -> list[str]:
-    with session_scope(get_settings().effective_database_url) as session:
-        return [p.name for p in list_pipelines(session, session.merge(user))]
+    return [p.name for p in list_pipelines(get_settings(), Actor(user.id, user.email))]
 
 
 def new_pipeline(user: User, name: str, upload: tuple[str, bytes] | None, **fields: object) -> AppTest:

@@ -8,15 +8,16 @@ import pytest
 
 from orca_flows.db.base import utcnow
 from orca_flows.db.engine import session_scope
-from orca_flows.db.models import User
-from orca_flows.domain.states import RunState
+from orca_flows.db.models import Run, User
 from orca_flows.db.repositories.runs import compare_and_set_state
+from orca_flows.domain.actor import Actor
+from orca_flows.domain.s3_layout import log_key, output_key
+from orca_flows.domain.states import RunState
 from orca_flows.errors import InvalidInputError
-from orca_flows.services.links import get_link, link_access
-from orca_flows.prefect_adapter.api import prefect_api
-from orca_flows.services.run_outputs import read_output
-from orca_flows.services.runs import get_run, submit_run
 from orca_flows.local.sandbox import SandboxState
+from orca_flows.services.links import access_link
+from orca_flows.services.run_outputs import read_output
+from orca_flows.services.runs import submit_run
 from orca_flows.settings import get_settings
 from tests.ui.conftest import add_script, button, link_the_sandbox, open_page, texts
 from ui.display import state_label
@@ -31,21 +32,20 @@ def queued(sandbox: SandboxState, ann: User) -> str:
     """A queued run of ann's pipeline ``nightly`` on the sandbox (no worker takes it)."""
     link_the_sandbox(ann)
     add_script(ann, "nightly", SCRIPT)
-    settings = get_settings()
-    with prefect_api(settings):
-        return submit_run(settings, ann.id, "nightly", requested_by=f"user:{ann.id}").run_id
+    return submit_run(get_settings(), Actor(ann.id, ann.email), "nightly", requested_by=f"user:{ann.id}").run_id
 
 
 def finish(user: User, run_id: str, outputs: dict[str, bytes]) -> None:
     """What a worker leaves behind: log and outputs in S3, the run succeeded."""
     settings = get_settings()
-    with prefect_api(settings), session_scope(settings.effective_database_url) as session:
-        run = get_run(session, session.merge(user), run_id)
-        s3 = link_access(get_link(session, session.merge(user), "sandbox")).client("s3")
-        bucket = run.pipeline.link.bucket
-        s3.put_object(Bucket=bucket, Key=f"{run.s3_prefix}log", Body=LOG)
-        for name, body in outputs.items():
-            s3.put_object(Bucket=bucket, Key=f"{run.s3_prefix}outputs/{name}", Body=body)
+    access = access_link(settings, Actor(user.id, user.email), "sandbox")
+    with session_scope(settings.effective_database_url) as session:
+        prefix = session.get_one(Run, run_id).s3_prefix
+    s3 = access.client("s3")
+    s3.put_object(Bucket=access.bucket, Key=log_key(prefix), Body=LOG)
+    for name, body in outputs.items():
+        s3.put_object(Bucket=access.bucket, Key=output_key(prefix, name), Body=body)
+    with session_scope(settings.effective_database_url) as session:
         started = utcnow() - timedelta(seconds=75)
         compare_and_set_state(
             session, run_id, RunState.QUEUED, RunState.SUCCEEDED, started_at=started,
@@ -72,15 +72,15 @@ def test_a_finished_run_shows_timeline_log_and_outputs(ann: User, queued: str) -
 
 def test_an_output_is_read_back_only_from_the_run_s_outputs(ann: User, queued: str) -> None:
     finish(ann, queued, {"report.csv": b"a,b\n1,2\n"})
-    settings = get_settings()
-    with prefect_api(settings), session_scope(settings.effective_database_url) as session:
-        run = get_run(session, session.merge(ann), queued)
+    settings, actor = get_settings(), Actor(ann.id, ann.email)
+    with session_scope(settings.effective_database_url) as session:
+        run = session.get_one(Run, queued)
         prefix = f"s3://{run.pipeline.link.bucket}/{run.s3_prefix}"
 
-        assert read_output(run, f"{prefix}outputs/report.csv") == b"a,b\n1,2\n"
-        for outside in (f"{prefix}log", f"{prefix}outputs/../log", "s3://other/outputs/x"):
-            with pytest.raises(InvalidInputError, match="is not an output of run"):
-                read_output(run, outside)
+    assert read_output(settings, actor, queued, f"{prefix}outputs/report.csv") == b"a,b\n1,2\n"
+    for outside in (f"{prefix}log", f"{prefix}outputs/../log", "s3://other/outputs/x"):
+        with pytest.raises(InvalidInputError, match="is not an output of run"):
+            read_output(settings, actor, queued, outside)
 
 
 def test_stop_cancels_a_queued_run(ann: User, queued: str) -> None:

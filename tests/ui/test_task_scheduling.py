@@ -13,8 +13,9 @@ from tests.ui.conftest import button, field_errors, offline_pipeline, open_page,
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
-def set_schedule(user: User, *, cron: str | None = None, interval: int | None = None,
-                 timezone: str = "UTC") -> AppTest:
+def set_schedule(
+    user: User, *, cron: str | None = None, interval: int | None = None, timezone: str = "UTC"
+) -> AppTest:
     app = open_page(user, "task_scheduling")
     widget(app, "radio", "Timing").set_value("Cron expression" if cron is not None else "Interval")
     if cron is not None:
@@ -55,10 +56,16 @@ def test_an_interval_schedule_reads_as_every(ann: User) -> None:
 @pytest.mark.parametrize(
     ("timing", "field", "message"),
     [
-        pytest.param({"cron": "61 * * * *"}, "cron", "the minute field '61' is not valid", id="bad-minute"),
+        pytest.param(
+            {"cron": "61 * * * *"}, "cron", "the minute field '61' is not valid", id="bad-minute"
+        ),
         pytest.param({"cron": ""}, "cron", "type a cron expression", id="empty-cron"),
-        pytest.param({"interval": 10}, "interval", "shorter than the minimum of 60 s", id="short-interval"),
-        pytest.param({"cron": "0 3 *"}, "cron", "has 3 field(s); give exactly 5", id="three-fields"),
+        pytest.param(
+            {"interval": 10}, "interval", "shorter than the minimum of 60 s", id="short-interval"
+        ),
+        pytest.param(
+            {"cron": "0 3 *"}, "cron", "has 3 field(s); give exactly 5", id="three-fields"
+        ),
     ],
 )
 def test_a_refused_schedule_says_why_under_the_field(

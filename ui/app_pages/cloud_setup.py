@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
+from collections.abc import Sequence
 
 import streamlit as st
 
 from orca_flows.domain.states import CheckStatus
+from orca_flows.domain.views import CheckStep, LinkView
 from orca_flows.services.link_check import check_link
-from orca_flows.services.links import (
-    create_link,
-    create_local_link,
-    describe,
-    generate_kit,
-    list_links,
-    remove_link,
-)
-from orca_flows.sandbox_record import running_sandbox
+from orca_flows.services.link_creation import create_link, create_local_link, sandbox_available
+from orca_flows.services.link_kits import generate_kit
+from orca_flows.services.links import list_links, remove_link
 from ui.forms import FieldErrors, flash, refusals, show_flash
-from ui.session import user_scope
+from ui.session import current_actor, orca_settings
 
 KIT_KEY = "cloud_setup_kit"
 _MARKS = {
@@ -30,35 +24,39 @@ _MARKS = {
 }
 
 
-def _show_steps(steps: list[dict[str, Any]]) -> None:
+def _show_steps(steps: Sequence[CheckStep]) -> None:
     for step in steps:
-        mark = _MARKS.get(step["status"], "•")
-        st.markdown(f"{mark} **{step['name']}** ({step['status']}): {step['detail']}")
-        if step.get("fix"):
-            st.caption(f"Fix: {step['fix']}")
+        st.markdown(f"{_MARKS[step.status]} **{step.name}** ({step.status}): {step.detail}")
+        if step.fix:
+            st.caption(f"Fix: {step.fix}")
 
 
-def _link_panel(link: dict[str, Any]) -> None:
-    status = link["last_check_status"] or "never checked"
-    with st.expander(f"{link['name']} · {link['account_id']} · {link['region']} · {status}"):
-        where = " · local sandbox" if link["local"] else ""
-        st.markdown(f"Role `{link['role_arn']}` · bucket `{link['bucket']}`{where}")
+def _link_panel(link: LinkView) -> None:
+    status = link.last_check_status or "never checked"
+    with st.expander(f"{link.name} · {link.account_id} · {link.region} · {status}"):
+        where = " · local sandbox" if link.local else ""
+        st.markdown(f"Role `{link.role_arn}` · bucket `{link.bucket}`{where}")
         check, remove = st.columns(2)
-        if check.button("Check", key=f"check-{link['name']}"):
+        if check.button("Check", key=f"check-{link.name}"):
             with refusals():
-                with user_scope(prefect=True) as scope:
-                    result = check_link(scope.session, scope.user, link["name"])
+                result = check_link(orca_settings(), current_actor(), link.name)
                 verdict = CheckStatus.PASSED if result.passed else CheckStatus.FAILED
                 (st.success if result.passed else st.error)(f"Link check {verdict}.")
-                _show_steps([asdict(step) for step in result.steps])
-        elif link["last_check"]:
-            st.caption(f"Last check at {link['last_check_at']}:")
-            _show_steps(link["last_check"])
-        if remove.button("Remove link", key=f"remove-{link['name']}"):
+                _show_steps(result.steps)
+        elif link.last_check:
+            st.caption(f"Last check at {link.last_check_at}:")
+            _show_steps(link.last_check)
+        if remove.button("Remove link", key=f"remove-{link.name}"):
             with refusals():
-                with user_scope(prefect=True) as scope:
-                    remove_link(scope.session, scope.user, link["name"])
-                flash(f"Removed link {link['name']!r}; the stack in your account stays until you delete it.")
+                removal = remove_link(orca_settings(), current_actor(), link.name)
+                note = (
+                    f" Prefect kept its block documents {', '.join(removal.leftover_blocks)}: "
+                    "delete them in the Prefect UI." if removal.leftover_blocks else ""
+                )
+                flash(
+                    f"Removed link {link.name!r}; the stack in your account stays until you "
+                    f"delete it.{note}"
+                )
                 st.rerun()
 
 
@@ -75,8 +73,7 @@ def _sandbox_section(sandbox_running: bool) -> None:
         errors.general()
     if submitted:
         with errors.catch(kinds={"link": "name"}):
-            with user_scope(prefect=True) as scope:
-                link = create_local_link(scope.session, scope.settings, scope.user, name.strip())
+            link = create_local_link(orca_settings(), current_actor(), name.strip())
             flash(f"Linked {link.name!r} to the local sandbox (bucket {link.bucket}).")
             st.rerun()  # after the commit: the list above shows the new link
 
@@ -93,9 +90,9 @@ def _kit_section() -> None:
         submitted = st.form_submit_button("Generate the kit")
         errors.general()
     if submitted:
-        with errors.catch(), user_scope(prefect=True) as scope:
+        with errors.catch():
             st.session_state[KIT_KEY] = generate_kit(
-                scope.settings, owner=scope.user, region=region.strip(),
+                orca_settings(), current_actor(), region=region.strip(),
                 user_account_id=account.strip() or None,
             )
     result = st.session_state.get(KIT_KEY)
@@ -131,11 +128,10 @@ def _create_form(role_arn: str | None) -> None:
         errors.general()
     if submitted:
         with errors.catch(kinds={"link": "name"}):
-            with user_scope(prefect=True) as scope:
-                link = create_link(
-                    scope.session, scope.settings, scope.user, name.strip(), role_arn=arn.strip(),
-                    region=region.strip() or None, external_id=external_id.strip() or None,
-                )
+            link = create_link(
+                orca_settings(), current_actor(), name.strip(), role_arn=arn.strip(),
+                region=region.strip() or None, external_id=external_id.strip() or None,
+            )
             st.session_state.pop(KIT_KEY, None)  # the ExternalId is not shown again
             flash(f"Linked {link.name!r}. Run its check above to verify every step.")
             st.rerun()
@@ -144,9 +140,8 @@ def _create_form(role_arn: str | None) -> None:
 st.title("Cloud Setup")
 st.caption("Orca reaches your AWS account only through a role you create, never with your keys.")
 show_flash()
-with user_scope() as scope:
-    links = [describe(link) for link in list_links(scope.session, scope.user)]
-    sandbox_running = running_sandbox(scope.settings) is not None
+links = list_links(orca_settings(), current_actor())
+sandbox_running = sandbox_available(orca_settings())
 
 st.subheader("Your links")
 if not links:

@@ -17,11 +17,11 @@ with st.form("login"):
 
 if submitted:
     try:
-        user = authenticate(orca_settings(), email, password)
+        actor = authenticate(orca_settings(), email, password)
     except OrcaError as error:
         st.error(str(error))
     else:
-        sign_in(user)
+        sign_in(actor)
         st.rerun()  # the router now offers the work pages
 
 st.page_link("app_pages/register.py", label="No account yet? Register", icon=":material/person_add:")

@@ -7,7 +7,7 @@ import streamlit as st
 from orca_flows.services.auth import register
 from orca_flows.services.users import MIN_PASSWORD_LENGTH
 from ui.forms import FieldErrors
-from ui.session import database_session
+from ui.session import orca_settings
 
 st.title("Create an Orca account")
 
@@ -27,8 +27,7 @@ with st.form("register"):
 
 if submitted:
     with errors.catch(kinds={"user": "email"}):
-        with database_session() as session:
-            user = register(session, email, password, confirmation)
-        st.success(f"Account {user.email} created. Log in with it.")
+        actor = register(orca_settings(), email, password, confirmation)
+        st.success(f"Account {actor.email} created. Log in with it.")
 
 st.page_link("app_pages/login.py", label="Already registered? Log in", icon=":material/login:")

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from orca_flows.domain.views import PipelineView
 from orca_flows.errors import InvalidInputError
 from orca_flows.services.links import list_links
-from orca_flows.services.pipelines import ScriptFile, add_pipeline, list_pipelines, upload_version, versions
+from orca_flows.services.pipelines import ScriptFile, add_pipeline, list_pipelines, upload_version
 from ui.display import moment
 from ui.forms import FieldErrors, flash, show_flash
-from ui.session import user_scope
+from ui.session import current_actor, orca_settings
 
-_RUNNERS = {None: "default: local for a sandbox link, ssm otherwise", "local": "local", "ssm": "ssm"}
+_RUNNERS = {
+    None: "default: local for a sandbox link, ssm otherwise",
+    "local": "local",
+    "ssm": "ssm",
+}
 
 
 def _script(upload: UploadedFile | None) -> ScriptFile:
@@ -44,10 +47,14 @@ def _new_pipeline(link_names: list[str]) -> None:
         with errors.field("runner"):
             runner = st.selectbox("Runner", list(_RUNNERS), format_func=_RUNNERS.__getitem__)
         with errors.field("target"):
-            target = st.text_input("Target (ssm runner)", placeholder="i-0123456789abcdef0 or tag:team=data")
+            target = st.text_input(
+                "Target (ssm runner)", placeholder="i-0123456789abcdef0 or tag:team=data"
+            )
         with errors.field("ordering_key"):
             ordering_key = st.selectbox(
-                "Ordering key", ["pipeline", "instance", "user"], accept_new_options=True,
+                "Ordering key",
+                ["pipeline", "instance", "user"],
+                accept_new_options=True,
                 help="Runs with the same key never overlap and start in order; type any "
                 "text to share one order across several pipelines.",
             )
@@ -59,14 +66,22 @@ def _new_pipeline(link_names: list[str]) -> None:
         errors.general()
     if submitted:
         with errors.catch(kinds={"pipeline": "name", "link": "link"}):
-            with user_scope(prefect=True) as scope:
-                pipeline, version = add_pipeline(
-                    scope.session, scope.settings, scope.user, name.strip(), _script(upload),
-                    link_name=link or "", runner=runner, target=target.strip() or None,
-                    ordering_key=(ordering_key or "pipeline").strip(),
-                    timeout_seconds=int(timeout), retries=int(retries),
-                )
-            flash(f"Pipeline {pipeline.name!r} created: version {version.version}, sha256 {version.sha256}.")
+            pipeline = add_pipeline(
+                orca_settings(),
+                current_actor(),
+                name.strip(),
+                _script(upload),
+                link_name=link or "",
+                runner=runner,
+                target=target.strip() or None,
+                ordering_key=(ordering_key or "pipeline").strip(),
+                timeout_seconds=int(timeout),
+                retries=int(retries),
+            )
+            version = pipeline.versions[0]
+            flash(
+                f"Pipeline {pipeline.name!r} created: version {version.version}, sha256 {version.sha256}."
+            )
             st.rerun()
 
 
@@ -84,49 +99,44 @@ def _new_version(pipeline_names: list[str]) -> None:
         errors.general()
     if submitted:
         with errors.catch(kinds={"pipeline": "pipeline"}):
-            with user_scope(prefect=True) as scope:
-                version = upload_version(
-                    scope.session, scope.settings, scope.user, name or "", _script(upload)
-                )
-            flash(f"Pipeline {name!r} is now at version {version.version}, sha256 {version.sha256}.")
+            version = upload_version(orca_settings(), current_actor(), name or "", _script(upload))
+            flash(
+                f"Pipeline {name!r} is now at version {version.version}, sha256 {version.sha256}."
+            )
             st.rerun()
 
 
-def _pipeline_panel(pipeline: dict[str, Any]) -> None:
-    with st.expander(f"{pipeline['name']} · v{pipeline['version']} · link {pipeline['link']}"):
+def _pipeline_panel(pipeline: PipelineView) -> None:
+    with st.expander(f"{pipeline.name} · v{pipeline.current_version} · link {pipeline.link}"):
         st.markdown(
-            f"Runner **{pipeline['runner']}**{' on ' + pipeline['target'] if pipeline['target'] else ''}"
-            f" · ordering key **{pipeline['ordering_key']}** · timeout {pipeline['timeout']} s"
-            f" · retries {pipeline['retries']}"
+            f"Runner **{pipeline.runner}**{' on ' + pipeline.target if pipeline.target else ''}"
+            f" · ordering key **{pipeline.ordering_key}** · timeout {pipeline.timeout_seconds} s"
+            f" · retries {pipeline.retries}"
         )
-        st.dataframe(pipeline["versions"], hide_index=True)
+        st.dataframe(
+            [
+                {
+                    "version": v.version,
+                    "sha256": v.sha256,
+                    "bytes": v.size_bytes,
+                    "uploaded": moment(v.uploaded_at),
+                }
+                for v in pipeline.versions
+            ],
+            hide_index=True,
+        )
 
 
 st.title("Script Upload")
 show_flash()
-with user_scope() as scope:
-    link_names = [link.name for link in list_links(scope.session, scope.user)]
-    pipelines = [
-        {
-            "name": p.name, "link": p.link.name, "runner": p.runner, "target": p.target,
-            "ordering_key": p.ordering_key, "timeout": p.timeout_seconds, "retries": p.retries,
-            "version": p.current_version,
-            "versions": [
-                {
-                    "version": v.version, "sha256": v.sha256, "bytes": v.size_bytes,
-                    "uploaded": moment(v.uploaded_at),
-                }
-                for v in versions(scope.session, p)
-            ],
-        }
-        for p in list_pipelines(scope.session, scope.user)
-    ]
+link_names = [link.name for link in list_links(orca_settings(), current_actor())]
+pipelines = list_pipelines(orca_settings(), current_actor())
 
 create_tab, version_tab = st.tabs(["New pipeline", "New version"])
 with create_tab:
     _new_pipeline(link_names)
 with version_tab:
-    _new_version([p["name"] for p in pipelines])
+    _new_version([p.name for p in pipelines])
 
 st.subheader("Your pipelines")
 if not pipelines:

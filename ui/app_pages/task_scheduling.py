@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from zoneinfo import available_timezones
 
 import streamlit as st
 
-from orca_flows.db.base import utcnow
+from orca_flows.domain.views import ScheduleView
 from orca_flows.errors import InvalidInputError
 from orca_flows.services.pipelines import list_pipelines
 from orca_flows.services.schedules import (
-    ScheduleView,
     list_schedules,
     pause_schedule,
     remove_schedule,
@@ -19,7 +19,7 @@ from orca_flows.services.schedules import (
 )
 from ui.display import duration, fire_time
 from ui.forms import FieldErrors, flash, refusals, show_flash
-from ui.session import orca_settings, require_user, user_scope
+from ui.session import current_actor, orca_settings
 
 _CRON, _INTERVAL = "Cron expression", "Interval"
 _FIRE_TIMES = 5
@@ -59,7 +59,9 @@ def _set_form(pipeline_names: list[str]) -> None:
                     "cron", "type a cron expression, e.g. '0 3 * * *' (every day at 03:00)."
                 )
             view = set_schedule(
-                orca_settings(), require_user().user_id, pipeline or "",
+                orca_settings(),
+                current_actor(),
+                pipeline or "",
                 cron=cron.strip() if kind == _CRON else None,
                 interval_seconds=int(interval) if kind == _INTERVAL else None,
                 timezone=(timezone or "UTC").strip(),
@@ -72,21 +74,23 @@ def _schedule_panel(view: ScheduleView) -> None:
     state = "active" if view.active else "paused"
     with st.container(border=True, key=f"schedule-{view.pipeline}"):
         st.markdown(f"**{view.pipeline}** · {_timing(view)} · {state}")
-        now = utcnow()
+        now = datetime.now(UTC)
         if view.active:
-            st.markdown("\n".join(f"- {fire_time(t, view.timezone, now)}" for t in view.next_fire_times))
+            st.markdown(
+                "\n".join(f"- {fire_time(t, view.timezone, now)}" for t in view.next_fire_times)
+            )
         else:
             st.caption("Paused: no firings until it is resumed.")
         toggle, remove = st.columns(2)
         action, verb = (pause_schedule, "Paused") if view.active else (resume_schedule, "Resumed")
         if toggle.button("Pause" if view.active else "Resume", key=f"toggle-{view.pipeline}"):
             with refusals():
-                action(orca_settings(), require_user().user_id, view.pipeline)
+                action(orca_settings(), current_actor(), view.pipeline)
                 flash(f"{verb} the schedule of {view.pipeline!r}.")
                 st.rerun()
         if remove.button("Remove", key=f"remove-{view.pipeline}"):
             with refusals():
-                remove_schedule(orca_settings(), require_user().user_id, view.pipeline)
+                remove_schedule(orca_settings(), current_actor(), view.pipeline)
                 flash(f"Removed the schedule of {view.pipeline!r}.")
                 st.rerun()
 
@@ -94,15 +98,14 @@ def _schedule_panel(view: ScheduleView) -> None:
 st.title("Task Scheduling")
 st.caption("A schedule fires while `orca serve` runs; each firing queues one run.")
 show_flash()
-# The schedule services own their transactions (a Prefect write and its row commit
-# together), so only the listing runs inside this page's scope.
-with user_scope() as scope:
-    names = [p.name for p in list_pipelines(scope.session, scope.user)]
-    views = list_schedules(scope.session, scope.user, fire_times=_FIRE_TIMES)
+names = [pipeline.name for pipeline in list_pipelines(orca_settings(), current_actor())]
+views = list_schedules(orca_settings(), current_actor(), fire_times=_FIRE_TIMES)
 
 if not names:
     st.info("No pipelines yet: upload a script first.")
-    st.page_link("app_pages/script_upload.py", label="Go to Script Upload", icon=":material/upload:")
+    st.page_link(
+        "app_pages/script_upload.py", label="Go to Script Upload", icon=":material/upload:"
+    )
     st.stop()
 _set_form(names)
 st.subheader("Schedules")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from orca_flows.db.base import utcnow
 from orca_flows.domain.states import RunState
 from orca_flows.services.pipelines import list_pipelines
-from orca_flows.services.summary import RunFilter, count_by_state, duration_points, list_run_page
+from orca_flows.services.runs import submit_run
+from orca_flows.services.summary import RunFilter, summarize_runs
 from ui.display import duration, moment, state_label
 from ui.forms import flash, refusals, show_flash
-from ui.session import submit_as_user, user_scope
+from ui.session import current_actor, orca_settings
 
 _PERIODS = {
     "All time": None,
@@ -26,8 +26,12 @@ _DURATIONS_CHART = {
     "height": 260,
     "mark": {"type": "circle", "size": 60},
     "encoding": {
-        "x": {"field": "finished", "type": "temporal", "title": "finished (your local time)",
-              "axis": {"format": "%d %b %H:%M"}},
+        "x": {
+            "field": "finished",
+            "type": "temporal",
+            "title": "finished (your local time)",
+            "axis": {"format": "%d %b %H:%M"},
+        },
         "y": {"field": "seconds", "type": "quantitative", "title": "duration (s)"},
         "color": {"field": "pipeline", "type": "nominal"},
         "tooltip": [{"field": f} for f in ("pipeline", "state", "seconds", "finished")],
@@ -39,15 +43,22 @@ def _run_buttons(pipeline_names: list[str]) -> None:
     st.subheader("Run a pipeline")
     if not pipeline_names:
         st.info("No pipelines yet: upload a script first.")
-        st.page_link("app_pages/script_upload.py", label="Go to Script Upload", icon=":material/upload:")
+        st.page_link(
+            "app_pages/script_upload.py", label="Go to Script Upload", icon=":material/upload:"
+        )
         return
     columns = st.columns(4)
     for index, name in enumerate(pipeline_names):
         if columns[index % 4].button(f"Run {name}", key=f"run-{name}"):
             with refusals():
-                submitted = submit_as_user(name)
-                flash(f"Run {submitted.run_id} of {name!r} queued "
-                      f"(#{submitted.sequence} of its ordering key).")
+                actor = current_actor()
+                submitted = submit_run(
+                    orca_settings(), actor, name, requested_by=f"user:{actor.user_id}"
+                )
+                flash(
+                    f"Run {submitted.run_id} of {name!r} queued "
+                    f"(#{submitted.sequence} of its ordering key)."
+                )
                 st.rerun()
 
 
@@ -60,25 +71,26 @@ def _filters(pipeline_names: list[str]) -> tuple[RunFilter, int]:
     runs = RunFilter(
         pipeline=None if chosen == _ALL else chosen,
         states=tuple(picked),
-        since=utcnow() - window if window else None,
+        since=datetime.now(UTC) - window if window else None,
     )
     return runs, page_size
 
 
 st.title("Task Summary")
 show_flash()
-with user_scope() as scope:
-    names = [p.name for p in list_pipelines(scope.session, scope.user)]
+names = [p.name for p in list_pipelines(orca_settings(), current_actor())]
 _run_buttons(names)
 
 st.subheader("Runs")
 runs, page_size = _filters(names)
-with user_scope() as scope:
-    counts = count_by_state(scope.session, scope.user, runs)
-    points = duration_points(scope.session, scope.user, runs)
-    page = list_run_page(
-        scope.session, scope.user, runs, page=st.session_state.get("summary_page", 1), page_size=page_size
-    )
+summary = summarize_runs(
+    orca_settings(),
+    current_actor(),
+    runs,
+    page=st.session_state.get("summary_page", 1),
+    page_size=page_size,
+)
+counts, points, page = summary.counts, summary.points, summary.page
 # The service clamps a page past the end (a narrower filter); the pager follows it.
 st.session_state["summary_page"] = page.page
 
@@ -91,7 +103,12 @@ if points:
     # inline points against its JSON schema on every render (hundreds of ms).
     st.vega_lite_chart(
         [
-            {"finished": p.finished_at, "seconds": p.seconds, "pipeline": p.pipeline, "state": p.state}
+            {
+                "finished": p.finished_at,
+                "seconds": p.seconds,
+                "pipeline": p.pipeline,
+                "state": p.state,
+            }
             for p in points
         ],
         _DURATIONS_CHART,
@@ -103,9 +120,13 @@ else:
     st.dataframe(
         [
             {
-                "run": row.id, "pipeline": row.pipeline, "state": row.state,
-                "requested": moment(row.requested_at), "duration": duration(row.duration_seconds),
-                "version": row.script_version, "exit code": row.exit_code,
+                "run": row.id,
+                "pipeline": row.pipeline,
+                "state": row.state,
+                "requested": moment(row.requested_at),
+                "duration": duration(row.duration_seconds),
+                "version": row.script_version,
+                "exit code": row.exit_code,
             }
             for row in page.rows
         ],
@@ -113,12 +134,16 @@ else:
     )
     pager, chosen_run, link = st.columns([1, 3, 2], vertical_alignment="bottom")
     pager.number_input(
-        f"Page (of {page.pages}; {page.total} runs)", min_value=1, max_value=page.pages,
+        f"Page (of {page.pages}; {page.total} runs)",
+        min_value=1,
+        max_value=page.pages,
         key="summary_page",
     )
     labels = {row.id: f"{row.id[:8]} · {row.pipeline} · {row.state}" for row in page.rows}
     run_id = chosen_run.selectbox("Run", list(labels), format_func=labels.__getitem__)
     link.page_link(
-        "app_pages/task_overview.py", label="Open in Task Overview", query_params={"run": run_id},
+        "app_pages/task_overview.py",
+        label="Open in Task Overview",
+        query_params={"run": run_id},
         icon=":material/visibility:",
     )

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Result, delete, select, update
 from sqlalchemy.orm import Session
 
-from orca_flows.db.models import CloudLink
+from orca_flows.db.models import CloudLink, Pipeline
+from orca_flows.domain.states import CheckStatus
 
-__all__ = ["create_link", "get_link_by_name", "list_links"]
+__all__ = [
+    "create_link",
+    "delete_pending_link",
+    "get_link_by_name",
+    "list_links",
+    "mark_link_ready",
+    "pipelines_on_link",
+    "record_check",
+    "remove_stale_pending_link",
+]
 
 
 def create_link(
@@ -20,30 +32,121 @@ def create_link(
     region: str,
     block_document_name: str,
     role_arn: str | None = None,
+    account_id: str | None = None,
+    bucket: str | None = None,
+    queue_url: str | None = None,
+    local: bool = False,
+    pending_since: datetime | None = None,
 ) -> CloudLink:
-    """Insert a cloud link and flush (``IntegrityError`` when the owner has that name)."""
+    """Insert a cloud link and flush (``IntegrityError`` when the owner has that name).
+
+    With ``pending_since`` the row only reserves the name until ``mark_link_ready``.
+    """
     link = CloudLink(
         owner_id=owner_id,
         name=name,
         provider="aws",
         role_arn=role_arn,
         region=region,
+        account_id=account_id,
+        bucket=bucket,
+        queue_url=queue_url,
+        local=local,
         block_document_name=block_document_name,
+        pending_since=pending_since,
     )
     session.add(link)
     session.flush()
     return link
 
 
-def get_link_by_name(session: Session, owner_id: int, name: str) -> CloudLink | None:
-    """The owner's link called ``name``, or ``None``."""
-    return session.scalar(
-        select(CloudLink).where(CloudLink.owner_id == owner_id, CloudLink.name == name)
-    )
+def get_link_by_name(
+    session: Session, owner_id: int, name: str, *, include_pending: bool = False
+) -> CloudLink | None:
+    """The owner's link called ``name``, or ``None``; a pending one only if asked for."""
+    query = select(CloudLink).where(CloudLink.owner_id == owner_id, CloudLink.name == name)
+    if not include_pending:
+        query = query.where(CloudLink.pending_since.is_(None))
+    return session.scalar(query)
 
 
 def list_links(session: Session, owner_id: int) -> Sequence[CloudLink]:
-    """The owner's links by name."""
+    """The owner's usable links (not pending) by name."""
     return session.scalars(
-        select(CloudLink).where(CloudLink.owner_id == owner_id).order_by(CloudLink.name)
+        select(CloudLink)
+        .where(CloudLink.owner_id == owner_id, CloudLink.pending_since.is_(None))
+        .order_by(CloudLink.name)
     ).all()
+
+
+def remove_stale_pending_link(session: Session, link: CloudLink) -> bool:
+    """Delete ``link``'s pending row if it is still the one read (compare-and-set).
+
+    False when another attempt took it over or completed it meanwhile.
+    """
+    result = session.execute(
+        delete(CloudLink).where(
+            CloudLink.id == link.id,
+            CloudLink.block_document_name == link.block_document_name,
+            CloudLink.pending_since.is_not(None),
+        )
+    )
+    return _changed(result) == 1
+
+
+def mark_link_ready(session: Session, link_id: int, block_document_name: str) -> CloudLink | None:
+    """Make the pending link usable; ``None`` if it is no longer this attempt's row."""
+    result = session.execute(
+        update(CloudLink)
+        .where(
+            CloudLink.id == link_id,
+            CloudLink.block_document_name == block_document_name,
+            CloudLink.pending_since.is_not(None),
+        )
+        .values(pending_since=None)
+    )
+    if _changed(result) != 1:
+        return None
+    return session.get(CloudLink, link_id, populate_existing=True)
+
+
+def delete_pending_link(session: Session, link_id: int, block_document_name: str) -> None:
+    """Delete this attempt's pending row (nothing if another attempt took it over)."""
+    session.execute(
+        delete(CloudLink).where(
+            CloudLink.id == link_id,
+            CloudLink.block_document_name == block_document_name,
+            CloudLink.pending_since.is_not(None),
+        )
+    )
+
+
+def record_check(
+    session: Session,
+    link_id: int,
+    block_document_name: str,
+    *,
+    status: CheckStatus,
+    at: datetime,
+    detail: str,
+) -> bool:
+    """Store a check's outcome on the link it ran against.
+
+    False (nothing written) when that link was removed or re-created meanwhile.
+    """
+    result = session.execute(
+        update(CloudLink)
+        .where(CloudLink.id == link_id, CloudLink.block_document_name == block_document_name)
+        .values(last_check_status=status, last_check_at=at, last_check_detail=detail)
+    )
+    return _changed(result) == 1
+
+
+def pipelines_on_link(session: Session, link_id: int) -> list[str]:
+    """Names of the pipelines that run through the link, sorted."""
+    return sorted(session.scalars(select(Pipeline.name).where(Pipeline.link_id == link_id)))
+
+
+def _changed(result: Result[Any]) -> int:
+    # An UPDATE or DELETE returns a cursor result: its rowcount is the rows it matched.
+    return cast(CursorResult[Any], result).rowcount

@@ -15,11 +15,13 @@ from orca_flows.db.models import OrderingKeyCounter, Run
 from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 
 __all__ = [
+    "active_runs",
     "compare_and_set_state",
     "create_run",
     "earlier_unfinished_runs",
     "get_run",
     "list_runs",
+    "mark_stop_requested",
     "next_sequence",
 ]
 
@@ -137,3 +139,28 @@ def list_runs(
         query = query.where(Run.requested_at >= since)
     query = query.order_by(Run.requested_at.desc(), Run.id).limit(limit).offset(offset)
     return session.scalars(query).all()
+
+
+def active_runs(session: Session, pipeline_id: int) -> Sequence[Run]:
+    """The pipeline's queued and running runs, oldest first."""
+    return session.scalars(
+        select(Run)
+        .where(Run.pipeline_id == pipeline_id, Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
+        .order_by(Run.requested_at)
+    ).all()
+
+
+def mark_stop_requested(session: Session, run_id: str, moment: datetime) -> bool:
+    """Record that a stop of the running run ``run_id`` was asked for; True if it is running.
+
+    The worker watching the run sees the mark, kills the execution and finishes the run
+    ``cancelled`` (a stop wins over any exit code), even if the one who asked never gets to.
+    """
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.state == RunState.RUNNING)
+        .values(stop_requested_at=moment)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    return result.rowcount == 1

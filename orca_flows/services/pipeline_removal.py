@@ -1,0 +1,89 @@
+"""Removing a pipeline: its Prefect deployment and runs stopped first, then its rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orca_flows.db.repositories import pipelines as pipelines_repo
+from orca_flows.db.repositories import runs as runs_repo
+from orca_flows.db.repositories.schedules import get_schedule_of_pipeline
+from orca_flows.domain.actor import Actor
+from orca_flows.domain.s3_layout import pipeline_prefix, s3_uri
+from orca_flows.domain.states import RunState
+from orca_flows.errors import InUseError, InvalidStateError
+from orca_flows.prefect_adapter.api import prefect_api
+from orca_flows.prefect_adapter.deployments import delete_deployment
+from orca_flows.services.lookup import get_pipeline
+from orca_flows.services.run_stop import stop_run
+from orca_flows.services.unit_of_work import unit_of_work
+from orca_flows.settings import OrcaSettings
+
+__all__ = ["remove_pipeline"]
+
+
+@dataclass(frozen=True)
+class _Removal:
+    pipeline_id: int
+    name: str
+    kept: str
+    deployment_id: str | None
+    active: tuple[str, ...]
+
+
+def _plan_removal(settings: OrcaSettings, actor: Actor, name: str, force: bool) -> _Removal:
+    with unit_of_work(settings) as session:
+        pipeline = get_pipeline(session, actor, name)
+        active = runs_repo.active_runs(session, pipeline.id)
+        if active and not force:
+            raise InUseError(
+                f"pipeline {name!r} has {len(active)} queued or running run(s); stop them "
+                f"(`orca run stop RUN_ID`) or use --force to stop them and remove."
+            )
+        schedule = get_schedule_of_pipeline(session, pipeline.id)
+        return _Removal(
+            pipeline.id,
+            pipeline.name,
+            s3_uri(pipeline.link.bucket or "", pipeline_prefix(actor.user_id, pipeline.name)),
+            schedule.deployment_id if schedule is not None else None,
+            tuple(run.id for run in active),
+        )
+
+
+def remove_pipeline(settings: OrcaSettings, actor: Actor, name: str, *, force: bool = False) -> str:
+    """Remove a pipeline, its versions, schedule and run history; returns where its files stay.
+
+    Check, calls, record: one unit checks the runs (refusing queued or running ones
+    unless ``force``); with no transaction open, the schedule's Prefect deployment is
+    deleted (no more firings) and each active run is stopped (`stop_run`, its own
+    units); a last unit deletes the rows. A run that started in between makes it refuse
+    and nothing is deleted. A crash between the steps leaves the pipeline in place
+    (perhaps without its deployment, its runs cancelled): removing it again finishes.
+
+    Raises:
+        InUseError: Runs are queued or running and ``force`` is not set.
+        NotFoundError: No such pipeline.
+        PrefectUnavailableError: Its schedule's deployment could not be deleted.
+    """
+    removal = _plan_removal(settings, actor, name, force)
+    if removal.deployment_id:
+        with prefect_api(settings):
+            delete_deployment(removal.deployment_id, removal.name)
+    for run_id in removal.active:
+        try:
+            stop_run(settings, actor, run_id)
+        except InvalidStateError:
+            pass  # it finished meanwhile
+    with unit_of_work(settings) as session:
+        started = [
+            run.id
+            for run in runs_repo.active_runs(session, removal.pipeline_id)
+            if run.state == RunState.RUNNING
+        ]
+        if started:
+            raise InUseError(
+                f"run(s) {', '.join(started)} of pipeline {name!r} started while it was being "
+                "removed; remove it again (with --force to stop them)."
+            )
+        # A run queued meanwhile (a schedule's last firing) goes with the history.
+        pipelines_repo.delete_pipeline(session, removal.pipeline_id)
+    return removal.kept
