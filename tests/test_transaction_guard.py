@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import contextvars
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import boto3
 import httpx
@@ -112,3 +117,29 @@ def test_an_unknown_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         transaction_guard.guard_mode()
     monkeypatch.setenv(transaction_guard.ENV_MODE, "report")
     assert transaction_guard.guard_mode() == "report"
+
+
+def test_a_process_the_tests_start_reports_its_violations(tmp_path: Path) -> None:
+    """A child process (as the CLI or a worker would be) records what it did in a transaction."""
+    from tests.support.transaction_guard import ENV_SUBPROCESS_LOG, _subprocess_violations
+
+    log = tmp_path / "child.jsonl"
+    child = textwrap.dedent(
+        f"""
+        from orca_flows.db.engine import session_scope
+        from orca_flows.sandbox_record import answers
+        from sqlalchemy import text
+
+        answers("http://127.0.0.1:9/")  # outside: fine
+        with session_scope("sqlite:///{tmp_path / 'child.db'}") as session:
+            session.execute(text("select 1"))
+            answers("http://127.0.0.1:9/")  # inside: a violation
+        """
+    )
+    env = {**os.environ, ENV_SUBPROCESS_LOG: str(log)}
+    subprocess.run([sys.executable, "-c", child], check=True, env=env, timeout=120)
+
+    found = _subprocess_violations(log)
+    assert [v.operation for v in found] == ["http GET /"]
+    assert any(f.path == "orca_flows/sandbox_record.py" for f in found[0].call_frames)
+    assert not found[0].latent

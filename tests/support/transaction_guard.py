@@ -25,7 +25,12 @@ the end of the session (and appends JSON lines to ``ORCA_TX_GUARD_REPORT`` when 
 ``off`` does nothing. A test that asserts old behaviour on purpose opts out with
 ``@pytest.mark.network_in_transaction_allowed(reason=...)``.
 
-Subprocesses (the CLI run as a process, workers, ``orca serve``) are not covered.
+Subprocesses (the CLI run as a process, workers, ``orca serve``) are covered too: the
+autouse fixture puts ``tests/support/subprocess_guard`` (a ``sitecustomize``) and the
+repository root on ``PYTHONPATH`` and names a per-test log in
+``ORCA_TX_GUARD_SUBPROCESS_LOG``; every Python process a test starts installs the guard
+and appends its violations there at once, and the fixture fails the test on them like on
+its own.
 """
 
 from __future__ import annotations
@@ -436,11 +441,61 @@ def recording() -> Iterator[list[Violation]]:
             _recorders.remove(violations)
 
 
+class _FileRecorder(list):  # type: ignore[type-arg]
+    """A recorder that writes each violation to a file the moment it is found."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._path = path
+
+    def append(self, violation: Violation) -> None:  # type: ignore[override]
+        # Only Orca's own code: a Prefect server or a moto server the tests start runs this
+        # sitecustomize too, and its internals are not Orca's to judge.
+        if not any(frame.path.startswith(_ORCA_SOURCES) for frame in violation.call_frames):
+            return
+        record = asdict(violation)
+        record["summary"] = violation.summary()
+        record["pid"] = os.getpid()
+        with open(self._path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+
+
+def record_to_file(path: str) -> None:
+    """Install the guard for this whole process, appending violations to ``path``."""
+    install()
+    with _lock:
+        _recorders.insert(0, _FileRecorder(path))
+
+
+ENV_SUBPROCESS_LOG = "ORCA_TX_GUARD_SUBPROCESS_LOG"
+_ORCA_SOURCES = ("orca_flows/", "orca_blocks/", "ui/", "deployments/")
+_SUBPROCESS_PATH = Path(__file__).resolve().parent / "subprocess_guard"
+_REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def _subprocess_violations(path: Path) -> list[Violation]:
+    if not path.exists():
+        return []
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        record.pop("summary", None)
+        pid = record.pop("pid", "?")
+        record["call_frames"] = tuple(Frame(**f) for f in record["call_frames"])
+        record["begin_frames"] = tuple(Frame(**f) for f in record["begin_frames"])
+        record["key"] = tuple(record["key"])
+        record["call_thread"] = f"pid {pid} {record['call_thread']}"
+        found.append(Violation(**record))
+    return found
+
+
 # --- pytest wiring ---------------------------------------------------------------------
 
 
 @pytest.fixture(autouse=True)
-def transaction_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+def transaction_guard(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Fail (or, in report mode, record) each network call made inside a transaction."""
     mode = guard_mode()
     if mode == "off":
@@ -449,8 +504,21 @@ def transaction_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     marker = request.node.get_closest_marker(MARKER)
     # Transactions a previous test leaked (a Session never closed) are not this test's.
     _context_tokens.set(())
-    with recording() as violations:
-        yield
+    log = tmp_path_factory.mktemp("txguard") / "subprocesses.jsonl"
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv(ENV_SUBPROCESS_LOG, str(log))
+    monkeypatch.setenv(
+        "PYTHONPATH",
+        os.pathsep.join(
+            p for p in (str(_SUBPROCESS_PATH), str(_REPOSITORY), os.environ.get("PYTHONPATH")) if p
+        ),
+    )
+    try:
+        with recording() as violations:
+            yield
+    finally:
+        monkeypatch.undo()
+    violations = violations + _subprocess_violations(log)
     if not violations:
         return
     found = [replace(v, test=request.node.nodeid, allowed=marker is not None) for v in violations]
