@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    # The boto3 stubs are a test-only dependency: types for mypy, nothing at run time.
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sts import STSClient
 
 __all__ = ["ClientFactory", "retry_config"]
 
@@ -45,16 +52,32 @@ class ClientFactory:
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
 
+    @overload
+    def client(self, service: Literal["s3"], **config_overrides: Any) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["sqs"], **config_overrides: Any) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["sts"], **config_overrides: Any) -> STSClient: ...
+    @overload
+    def client(self, service: str, **config_overrides: Any) -> Any: ...
+
     def client(self, service: str, **config_overrides: Any) -> Any:
         """The client for ``service`` (``s3``, ``sqs``, ``sts``, ``ssm``...) with these options.
 
-        The same service and options give the same client object.
+        Args:
+            service: The boto3 service name.
+            **config_overrides: Further ``botocore.config.Config`` options for this client.
+
+        Returns:
+            The client; the same service and options give the same client object.
         """
         key = (service, tuple(sorted(config_overrides.items())))
+        # The stubs type Session.client per service-name literal; here the name is any str.
+        make_client: Callable[..., Any] = self.session.client
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._clients[key] = self.session.client(
+                client = self._clients[key] = make_client(
                     service,
                     region_name=self.region,
                     endpoint_url=self.endpoint_url,

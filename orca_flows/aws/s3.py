@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from orca_flows.domain.s3_layout import s3_uri
 from orca_flows.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectRequestTypeDef, PutObjectRequestTypeDef
 
 __all__ = ["PrefixedBucket"]
 
@@ -21,7 +25,7 @@ class PrefixedBucket:
         prefix: Key prefix every call is confined to, e.g. ``orca/7/``.
     """
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+    def __init__(self, client: S3Client, bucket: str, prefix: str = "") -> None:
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         self.client = client
@@ -43,8 +47,14 @@ class PrefixedBucket:
 
     def put(self, relative: str, body: bytes, *, content_type: str | None = None) -> str:
         """Store ``body`` at ``relative`` and return its ``s3://`` URI."""
-        extra = {"ContentType": content_type} if content_type else {}
-        self.client.put_object(Bucket=self.bucket, Key=self.key(relative), Body=body, **extra)
+        request: PutObjectRequestTypeDef = {
+            "Bucket": self.bucket,
+            "Key": self.key(relative),
+            "Body": body,
+        }
+        if content_type:
+            request["ContentType"] = content_type
+        self.client.put_object(**request)
         return self.uri(relative)
 
     def get(self, relative: str) -> bytes:
@@ -55,9 +65,11 @@ class PrefixedBucket:
     def read_from(self, relative: str, start: int = 0) -> bytes:
         """The object's bytes from offset ``start`` on; empty when it is absent or has
         nothing past ``start`` yet (a log that is still growing)."""
-        extra = {"Range": f"bytes={start}-"} if start else {}
+        request: GetObjectRequestTypeDef = {"Bucket": self.bucket, "Key": self.key(relative)}
+        if start:
+            request["Range"] = f"bytes={start}-"
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.key(relative), **extra)
+            response = self.client.get_object(**request)
         except ClientError as error:
             if error.response["Error"]["Code"] in {"NoSuchKey", "InvalidRange", "404", "416"}:
                 return b""

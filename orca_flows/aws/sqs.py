@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 __all__ = ["FifoQueue", "QueueMessage"]
 
@@ -40,12 +44,12 @@ class FifoQueue:
         url: The queue URL (ends in ``.fifo``).
     """
 
-    def __init__(self, client: Any, url: str) -> None:
+    def __init__(self, client: SQSClient, url: str) -> None:
         self.client = client
         self.url = url
 
     @classmethod
-    def from_name(cls, client: Any, name: str) -> FifoQueue:
+    def from_name(cls, client: SQSClient, name: str) -> FifoQueue:
         """The queue called ``name`` (raises ``QueueDoesNotExist`` when there is none)."""
         return cls(client, client.get_queue_url(QueueName=name)["QueueUrl"])
 
@@ -93,7 +97,7 @@ class FifoQueue:
         self.client.delete_message(QueueUrl=self.url, ReceiptHandle=receipt_handle)
 
 
-def _to_message(raw: dict[str, Any]) -> QueueMessage:
+def _to_message(raw: MessageTypeDef) -> QueueMessage:
     attributes = raw.get("Attributes", {})
     return QueueMessage(
         message_id=raw["MessageId"],

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
 
 __all__ = ["AssumedCredentials", "CallerIdentity", "assume_role", "caller_identity"]
 
@@ -28,7 +31,7 @@ class AssumedCredentials:
     expiration: datetime
 
 
-def caller_identity(client: Any) -> CallerIdentity:
+def caller_identity(client: STSClient) -> CallerIdentity:
     """The identity behind ``client``'s credentials (``sts:GetCallerIdentity``)."""
     response = client.get_caller_identity()
     return CallerIdentity(
@@ -37,7 +40,7 @@ def caller_identity(client: Any) -> CallerIdentity:
 
 
 def assume_role(
-    client: Any,
+    client: STSClient,
     role_arn: str,
     *,
     session_name: str,

@@ -30,14 +30,10 @@ from pathlib import Path
 import boto3
 
 from orca_flows.aws.clients import ClientFactory
+from orca_flows.aws.link_defaults import DEFAULT_ROLE_NAME, DEFAULT_STACK_NAME, role_arn_for
+from orca_flows.aws.link_template import build_template
 from orca_flows.aws.sts import assume_role, caller_identity
 from orca_flows.errors import SandboxError, SandboxNotRunningError
-from orca_flows.aws.link_kit import (
-    DEFAULT_ROLE_NAME,
-    DEFAULT_STACK_NAME,
-    build_template,
-    role_arn_for,
-)
 from orca_flows.prefect_adapter.api import configured_prefect_api_url
 from orca_flows.sandbox_record import (
     SANDBOX_ACCESS_KEY,

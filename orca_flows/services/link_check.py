@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from orca_flows.aws.link_kit import DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE
+from orca_flows.aws.link_defaults import DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE
 from orca_flows.aws.sts import caller_identity
 from orca_flows.db.base import utcnow
 from orca_flows.db.models import CloudLink

@@ -28,8 +28,8 @@ from prefect_aws import AwsCredentials
 from pydantic import SecretStr, ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from orca_blocks import OrcaLinkedCloudCredentials, OrcaRunQueue
-from orca_flows.aws import link_kit
+from orca_blocks import OrcaLinkedCloudCredentials
+from orca_flows.aws import link_defaults, link_kit
 from orca_flows.db.base import utcnow
 from orca_flows.db.repositories import links as links_repo
 from orca_flows.domain import rules
@@ -40,7 +40,11 @@ from orca_flows.errors import AlreadyExistsError, InvalidInputError, SandboxNotR
 from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.prefect_adapter.blocks import save_block
-from orca_flows.prefect_adapter.link_access import credentials_block_name, queue_block_name
+from orca_flows.prefect_adapter.link_access import (
+    credentials_block_name,
+    new_queue_block,
+    queue_block_name,
+)
 from orca_flows.sandbox_record import SANDBOX_ACCESS_KEY, running_sandbox, sandbox_external_id
 from orca_flows.services.link_kits import forget_external_id, remembered_external_id
 from orca_flows.services.links import delete_link_blocks, view_link
@@ -159,7 +163,7 @@ def _save_link(
     block = reservation.block
     try:
         save_block(credentials, block)
-        save_block(OrcaRunQueue(queue_url=queue_url, credentials=credentials), queue_block_name(block))
+        save_block(new_queue_block(settings, queue_url, credentials), queue_block_name(block))
         with unit_of_work(settings) as session:
             link = links_repo.mark_link_ready(session, reservation.link_id, block)
             if link is None:
@@ -202,7 +206,7 @@ def create_link(
     region: str | None = None,
     external_id: str | None = None,
     bucket: str | None = None,
-    queue_name: str = link_kit.DEFAULT_QUEUE_NAME,
+    queue_name: str = link_defaults.DEFAULT_QUEUE_NAME,
 ) -> LinkView:
     """Link an AWS account through the role the kit created there.
 
@@ -245,7 +249,7 @@ def create_link(
             actor,
             name,
             credentials,
-            bucket=bucket or link_kit.default_bucket_name(account, region),
+            bucket=bucket or link_defaults.default_bucket_name(account, region),
             queue_url=_queue_url(region, account, queue_name),
             local=False,
         )

@@ -9,7 +9,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from prefect.blocks.system import Secret
 
-from orca_flows.aws import link_kit
+from orca_flows.aws import link_defaults, link_kit
 from orca_flows.aws.clients import ClientFactory
 from orca_flows.aws.sts import caller_identity
 from orca_flows.domain import rules
@@ -81,7 +81,7 @@ def generate_kit(
     role_arn = None
     if user_account_id is not None:
         rules.check_account_id(user_account_id)
-        role_arn = link_kit.role_arn_for(user_account_id, region)
+        role_arn = link_defaults.role_arn_for(user_account_id, region)
     command = ["orca", "link", "create", "NAME", "--role-arn", role_arn or "ROLE_ARN"]
     command += ["--region", region]
     if actor is not None:
