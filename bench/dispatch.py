@@ -46,6 +46,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,9 @@ def _isolate_environment(tmp: Path) -> None:
     (tmp / "prefect-home").mkdir(parents=True, exist_ok=True)
 
 
-def _wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+def _wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.05
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -117,8 +120,10 @@ class Stamps:
     def wait_for(self, count: int, timeout: float) -> float:
         """The stamp number ``count`` (1-based), once it is there."""
         lines = _wait_until(
-            lambda: (ls := self.lines()) and len(ls) >= count and ls, timeout,
-            f"script start #{count}", every=0.005,
+            lambda: (ls := self.lines()) and len(ls) >= count and ls,
+            timeout,
+            f"script start #{count}",
+            every=0.005,
         )
         return lines[count - 1]
 
@@ -194,8 +199,13 @@ class Proc:
 def _spawn(name: str, command: list[str], env: dict[str, str], log: Path, cwd: Path) -> Proc:
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            command,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return Proc(name, process, log)
 
@@ -223,8 +233,7 @@ class Bench:
         self.stamps = Stamps(tmp / "stamps.txt")
         # One no-op script, byte for byte the same for Orca and for Prefect.
         self.noop_script = (
-            "#!/bin/bash\n"
-            f"printf '%s\\n' \"$EPOCHREALTIME\" >>'{self.stamps.path}'\n"
+            f"#!/bin/bash\nprintf '%s\\n' \"$EPOCHREALTIME\" >>'{self.stamps.path}'\n"
         ).encode()
         self.noop_path = tmp / "noop.sh"
         self.noop_path.write_bytes(self.noop_script)
@@ -234,10 +243,10 @@ class Bench:
     # --- setup / teardown -----------------------------------------------------------------
 
     def setup(self) -> None:
+        from orca_flows.local.sandbox import start_sandbox, stop_sandbox
+        from orca_flows.prefect_adapter.api import prefect_api
         from orca_flows.services.link_creation import create_local_link
         from orca_flows.services.pipelines import ScriptFile, add_pipeline
-        from orca_flows.prefect_adapter.api import prefect_api
-        from orca_flows.local.sandbox import start_sandbox, stop_sandbox
         from orca_flows.services.users import add_user
         from orca_flows.settings import get_settings
 
@@ -257,8 +266,11 @@ class Bench:
         )
         for i in range(self.args.p5_runs):
             add_pipeline(
-                self.settings, actor, f"short-{i:02d}",
-                ScriptFile("short.sh", self.short_script), link_name=LINK,
+                self.settings,
+                actor,
+                f"short-{i:02d}",
+                ScriptFile("short.sh", self.short_script),
+                link_name=LINK,
             )
         self.user_id = actor.user_id
         self.out.say(
@@ -274,7 +286,9 @@ class Bench:
 
     def _env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(PREFECT_API_URL=self.api_url, PATH=f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}")
+        env.update(
+            PREFECT_API_URL=self.api_url, PATH=f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}"
+        )
         env.update(extra)
         return env
 
@@ -302,13 +316,15 @@ class Bench:
             return rows
 
     def finished(self, run_ids: list[str]) -> bool:
-        from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
+        from orca_flows.domain.states import FINISHED_RUN_STATES
 
         rows = self.runs(run_ids)
         return len(rows) == len(run_ids) and all(r.state in FINISHED_RUN_STATES for r in rows)
 
     def wait_finished(self, run_ids: list[str], timeout: float) -> None:
-        _wait_until(lambda: self.finished(run_ids), timeout, f"{len(run_ids)} Orca run(s)", every=0.1)
+        _wait_until(
+            lambda: self.finished(run_ids), timeout, f"{len(run_ids)} Orca run(s)", every=0.1
+        )
 
     # --- P1 -------------------------------------------------------------------------------
 
@@ -340,12 +356,24 @@ class Bench:
             client.create_work_pool(WorkPoolCreate(name=PREFECT_POOL, type="process"))
         with contextlib.redirect_stdout(io.StringIO()):  # its table of deployments
             Flow.from_source(source=str(flow_dir), entrypoint="bench_flow.py:bench_noop").deploy(
-                name=PREFECT_DEPLOYMENT, work_pool_name=PREFECT_POOL, build=False, push=False,
-                print_next_steps=False, ignore_warnings=True,
+                name=PREFECT_DEPLOYMENT,
+                work_pool_name=PREFECT_POOL,
+                build=False,
+                push=False,
+                print_next_steps=False,
+                ignore_warnings=True,
             )
         self.prefect_worker = self.start(
             "prefect-worker",
-            [str(VENV_BIN / "prefect"), "worker", "start", "--pool", PREFECT_POOL, "--type", "process"],
+            [
+                str(VENV_BIN / "prefect"),
+                "worker",
+                "start",
+                "--pool",
+                PREFECT_POOL,
+                "--type",
+                "process",
+            ],
         )
 
         def registered() -> bool:
@@ -373,8 +401,10 @@ class Bench:
         self.wait_finished([run_id], timeout=180)
         run = self.runs([run_id])[0]
         flow_start = self.flow_run_start(run.flow_run_id)
-        return stamp - t0, run.started_at.timestamp() - t0, (
-            flow_start - t0 if flow_start else None
+        return (
+            stamp - t0,
+            run.started_at.timestamp() - t0,
+            (flow_start - t0 if flow_start else None),
         )
 
     def one_prefect(self) -> tuple[float, float | None]:
@@ -388,8 +418,10 @@ class Bench:
         stamp = self.stamps.wait_for(before + 1, timeout=180)
         with get_client(sync_client=True) as client:
             _wait_until(
-                lambda: client.read_flow_run(flow_run.id).state.is_final(), 180,
-                "the Prefect flow run to finish", every=0.2,
+                lambda: client.read_flow_run(flow_run.id).state.is_final(),
+                180,
+                "the Prefect flow run to finish",
+                every=0.2,
             )
             states = client.read_flow_run_states(flow_run.id)
         pending = [s.timestamp.timestamp() for s in states if s.type.value == "PENDING"]
@@ -398,8 +430,10 @@ class Bench:
     def p1(self) -> None:
         out, reps = self.out, self.args.p1_reps
         out.say()
-        out.say(f"P1  submit -> script start, idle warm workers, {reps} submissions each, "
-                f"alternating Orca / Prefect after one warm-up each  [{_load()}]")
+        out.say(
+            f"P1  submit -> script start, idle warm workers, {reps} submissions each, "
+            f"alternating Orca / Prefect after one warm-up each  [{_load()}]"
+        )
         self.start_orca_worker()
         self.start_prefect_worker()
         orca, claims, flows, prefect, pickups, launches = [], [], [], [], [], []
@@ -422,17 +456,30 @@ class Bench:
         out.say(f"    orca worker (concurrency 1)        {_median(orca):7.3f} s   {_fmt(orca)}")
         out.say(f"      submit -> claimed                {_median(claims):7.3f} s   {_fmt(claims)}")
         out.say(f"      submit -> its flow run Running   {_median(flows):7.3f} s   {_fmt(flows)}")
-        out.say(f"    prefect process worker (defaults)  {_median(prefect):7.3f} s   {_fmt(prefect)}")
-        out.say(f"      created -> PENDING (picked up)   {_median(pickups):7.3f} s   {_fmt(pickups)}"
-                "   (worker poll; PREFECT_WORKER_QUERY_SECONDS=10)")
-        out.say(f"      PENDING -> script start          {_median(launches):7.3f} s   {_fmt(launches)}"
-                "   (python -m prefect.engine subprocess, flow load, subprocess.run)")
+        out.say(
+            f"    prefect process worker (defaults)  {_median(prefect):7.3f} s   {_fmt(prefect)}"
+        )
+        out.say(
+            f"      created -> PENDING (picked up)   {_median(pickups):7.3f} s   {_fmt(pickups)}"
+            "   (worker poll; PREFECT_WORKER_QUERY_SECONDS=10)"
+        )
+        out.say(
+            f"      PENDING -> script start          {_median(launches):7.3f} s   {_fmt(launches)}"
+            "   (python -m prefect.engine subprocess, flow load, subprocess.run)"
+        )
         ratio = _median(orca) / _median(prefect)
         out.figures.update(
-            p1_orca_s=orca, p1_orca_claim_s=claims, p1_orca_flow_start_s=flows, p1_prefect_s=prefect,
-            p1_prefect_pickup_s=pickups, p1_prefect_launch_s=launches, p1=ratio,
+            p1_orca_s=orca,
+            p1_orca_claim_s=claims,
+            p1_orca_flow_start_s=flows,
+            p1_prefect_s=prefect,
+            p1_prefect_pickup_s=pickups,
+            p1_prefect_launch_s=launches,
+            p1=ratio,
         )
-        out.say(f"    P1 = {_median(orca):.3f} / {_median(prefect):.3f} = {ratio:.3f}   (goal <= {GOAL_P1})")
+        out.say(
+            f"    P1 = {_median(orca):.3f} / {_median(prefect):.3f} = {ratio:.3f}   (goal <= {GOAL_P1})"
+        )
 
     # --- P2 -------------------------------------------------------------------------------
 
@@ -452,10 +499,16 @@ class Bench:
         if len(starts) == len(rows):  # concurrency 1: stamp i belongs to run i
             claimed = [r.started_at.timestamp() for r in rows]
             done = [r.finished_at.timestamp() for r in rows]
-            f["p2_orca_cycle_s"] = _median([b - a for a, b in zip(starts, starts[1:])])
-            f["p2_orca_claim_to_script_s"] = _median([s - c for c, s in zip(claimed, starts)])
-            f["p2_orca_script_to_final_s"] = _median([d - s for s, d in zip(starts, done)])
-            f["p2_orca_final_to_next_claim_s"] = _median([c - d for d, c in zip(done, claimed[1:])])
+            f["p2_orca_cycle_s"] = _median([b - a for a, b in pairwise(starts)])
+            f["p2_orca_claim_to_script_s"] = _median(
+                [s - c for c, s in zip(claimed, starts, strict=False)]
+            )
+            f["p2_orca_script_to_final_s"] = _median(
+                [d - s for s, d in zip(starts, done, strict=False)]
+            )
+            f["p2_orca_final_to_next_claim_s"] = _median(
+                [c - d for d, c in zip(done, claimed[1:], strict=False)]
+            )
         return elapsed, succeeded
 
     def prepare_floor(self) -> None:
@@ -473,8 +526,11 @@ class Bench:
 
         with session_scope(self.settings.effective_database_url) as session:
             pipeline = session.query(Pipeline).filter_by(name=NOOP).one()
-            script = session.query(ScriptVersion).filter_by(
-                pipeline_id=pipeline.id, version=pipeline.current_version).one()
+            script = (
+                session.query(ScriptVersion)
+                .filter_by(pipeline_id=pipeline.id, version=pipeline.current_version)
+                .one()
+            )
             access = link_access(pipeline.link)
             runner = runner_for(pipeline, access, self.settings)
             self.floor_prefix = f"orca/{pipeline.owner_id}/{pipeline.name}/floor/"
@@ -482,7 +538,8 @@ class Bench:
         self.floor_env = runner.env  # the very environment the local runner gives the bootstrap
         sqs = access.client("sqs")
         attributes = sqs.get_queue_attributes(
-            QueueUrl=access.queue_url, AttributeNames=["VisibilityTimeout", "ReceiveMessageWaitTimeSeconds"]
+            QueueUrl=access.queue_url,
+            AttributeNames=["VisibilityTimeout", "ReceiveMessageWaitTimeSeconds"],
         )["Attributes"]
         url = sqs.create_queue(
             QueueName="orca-bench-floor.fifo",
@@ -510,16 +567,25 @@ class Bench:
             queue.send(message_body(run_id), group_id="floor", dedup_id=run_id)
             (message,) = queue.receive(max_messages=1, wait_seconds=5, visibility_timeout=120)
             spec = RunSpec(
-                run_id=run_id, pipeline=NOOP, script_uri=f"s3://{bucket}/{script_key}",
-                script_sha256=sha256, script_name="noop.sh",
-                output_uri=f"s3://{bucket}/{self.floor_prefix}{run_id}/", timeout_seconds=3600,
+                run_id=run_id,
+                pipeline=NOOP,
+                script_uri=f"s3://{bucket}/{script_key}",
+                script_sha256=sha256,
+                script_name="noop.sh",
+                output_uri=f"s3://{bucket}/{self.floor_prefix}{run_id}/",
+                timeout_seconds=3600,
             )
             launched = time.time()
             with open(self.floor_dir / f"{run_id}.log", "wb") as log:
                 subprocess.run(
-                    ["bash", "-c", render_bootstrap(spec)], env=self.floor_env, cwd=self.floor_dir,
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True, check=False,
+                    ["bash", "-c", render_bootstrap(spec)],
+                    env=self.floor_env,
+                    cwd=self.floor_dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    check=False,
                 )
             exited = time.time()
             stamp = self.stamps.wait_for(before + 1, timeout=5)
@@ -532,14 +598,25 @@ class Bench:
             succeeded += status is not None and status.state == "succeeded"
         return time.monotonic() - t0, succeeded
 
-    def aws_cli_call(self, env: dict[str, str], bucket: str, prefix: str, reps: int = 5) -> list[float]:
+    def aws_cli_call(
+        self, env: dict[str, str], bucket: str, prefix: str, reps: int = 5
+    ) -> list[float]:
         """Wall time of one `aws s3 cp` of a one-line file, as the bootstrap makes it."""
         times = []
         for i in range(reps):
             t0 = time.monotonic()
             subprocess.run(
-                ["aws", "s3", "cp", str(self.noop_path), f"s3://{bucket}/{prefix}cli-{i}",
-                 "--only-show-errors"], env=env, check=True, stdin=subprocess.DEVNULL,
+                [
+                    "aws",
+                    "s3",
+                    "cp",
+                    str(self.noop_path),
+                    f"s3://{bucket}/{prefix}cli-{i}",
+                    "--only-show-errors",
+                ],
+                env=env,
+                check=True,
+                stdin=subprocess.DEVNULL,
             )
             times.append(time.monotonic() - t0)
         return times
@@ -548,29 +625,39 @@ class Bench:
         out, n = self.out, self.args.p2_runs
         f = out.figures
         out.say()
-        out.say(f"P2  {n} no-op runs, one pipeline (one FIFO group), concurrency 1 on both sides; the "
-                f"floor runs half before and half after Orca's batch (load drift)  [{_load()}]")
+        out.say(
+            f"P2  {n} no-op runs, one pipeline (one FIFO group), concurrency 1 on both sides; the "
+            f"floor runs half before and half after Orca's batch (load drift)  [{_load()}]"
+        )
         self.prepare_floor()
         floor_a, ok_a = self.p2_floor(n // 2)
-        out.say(f"    bare floor, first {n // 2} runs          {floor_a:7.2f} s   {floor_a / max(n // 2, 1):.3f} s/run"
-                f"  [{_load()}]")
+        out.say(
+            f"    bare floor, first {n // 2} runs          {floor_a:7.2f} s   {floor_a / max(n // 2, 1):.3f} s/run"
+            f"  [{_load()}]"
+        )
         orca, ok = self.p2_orca(n)
-        out.say(f"    orca (submit all + 1 worker)       {orca:7.2f} s   {orca / n:.3f} s/run, "
-                f"{ok}/{n} succeeded  [{_load()}]")
+        out.say(
+            f"    orca (submit all + 1 worker)       {orca:7.2f} s   {orca / n:.3f} s/run, "
+            f"{ok}/{n} succeeded  [{_load()}]"
+        )
         out.say(f"      submitting all {n} took {f['p2_orca_submit_s']:.2f} s")
         if "p2_orca_cycle_s" in f:
-            out.say(f"      per run (medians): claimed -> script start {f['p2_orca_claim_to_script_s']:.3f} s, "
-                    f"script start -> final state {f['p2_orca_script_to_final_s']:.3f} s, "
-                    f"final state -> next claim {f['p2_orca_final_to_next_claim_s']:.3f} s; "
-                    f"script start -> next script start {f['p2_orca_cycle_s']:.3f} s")
+            out.say(
+                f"      per run (medians): claimed -> script start {f['p2_orca_claim_to_script_s']:.3f} s, "
+                f"script start -> final state {f['p2_orca_script_to_final_s']:.3f} s, "
+                f"final state -> next claim {f['p2_orca_final_to_next_claim_s']:.3f} s; "
+                f"script start -> next script start {f['p2_orca_cycle_s']:.3f} s"
+            )
         try:  # it exits by itself after its --max-runs (its last flow run is wrapping up)
             self.orca_worker.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             pass
         self.orca_worker.stop()
         floor_b, ok_b = self.p2_floor(n - n // 2)
-        out.say(f"    bare floor, last {n - n // 2} runs           {floor_b:7.2f} s   "
-                f"{floor_b / max(n - n // 2, 1):.3f} s/run  [{_load()}]")
+        out.say(
+            f"    bare floor, last {n - n // 2} runs           {floor_b:7.2f} s   "
+            f"{floor_b / max(n - n // 2, 1):.3f} s/run  [{_load()}]"
+        )
         floor, floor_ok = floor_a + floor_b, ok_a + ok_b
         samples = self.floor_samples
         f.update(
@@ -579,20 +666,33 @@ class Bench:
             p2_floor_script_to_exit_s=_median(samples["tail"]),
             aws_cli_call_s=self.aws_cli_call(self.floor_env, self.floor_bucket, self.floor_prefix),
         )
-        out.say(f"    bare floor (plain loop), total     {floor:7.2f} s   {floor / n:.3f} s/run, "
-                f"{floor_ok}/{n} succeeded")
-        out.say(f"      per run (medians): bootstrap launch -> script start "
-                f"{f['p2_floor_bootstrap_to_script_s']:.3f} s, script start -> bootstrap exit "
-                f"{f['p2_floor_script_to_exit_s']:.3f} s; SQS send -> script start "
-                f"{f['p2_floor_start_latency_s']:.3f} s (the bare floor of P1)")
+        out.say(
+            f"    bare floor (plain loop), total     {floor:7.2f} s   {floor / n:.3f} s/run, "
+            f"{floor_ok}/{n} succeeded"
+        )
+        out.say(
+            f"      per run (medians): bootstrap launch -> script start "
+            f"{f['p2_floor_bootstrap_to_script_s']:.3f} s, script start -> bootstrap exit "
+            f"{f['p2_floor_script_to_exit_s']:.3f} s; SQS send -> script start "
+            f"{f['p2_floor_start_latency_s']:.3f} s (the bare floor of P1)"
+        )
         cli = f["aws_cli_call_s"]
-        out.say(f"      one `aws s3 cp` (aws CLI v1, one-line file): {_median(cli):.3f} s median {_fmt(cli)}")
+        out.say(
+            f"      one `aws s3 cp` (aws CLI v1, one-line file): {_median(cli):.3f} s median {_fmt(cli)}"
+        )
         ratio = orca / floor
-        f.update(p2_orca_s=orca, p2_floor_s=floor, p2_floor_halves_s=(floor_a, floor_b), p2=ratio,
-                 p2_ok=(ok, floor_ok))
+        f.update(
+            p2_orca_s=orca,
+            p2_floor_s=floor,
+            p2_floor_halves_s=(floor_a, floor_b),
+            p2=ratio,
+            p2_ok=(ok, floor_ok),
+        )
         retries = _retries_503(self.orca_worker.log)
         f["p1_p2_prefect_503_retries"] = retries
-        out.say(f"    (P1+P2 worker: {retries} Prefect API call(s) answered 503 and retried with backoff)")
+        out.say(
+            f"    (P1+P2 worker: {retries} Prefect API call(s) answered 503 and retried with backoff)"
+        )
         out.say(f"    P2 = {orca:.2f} / {floor:.2f} = {ratio:.3f}   (goal <= {GOAL_P2})")
 
     # --- P5 -------------------------------------------------------------------------------
@@ -600,8 +700,10 @@ class Bench:
     def p5(self) -> None:
         out, n = self.out, self.args.p5_runs
         out.say()
-        out.say(f"P5  peak memory of `orca worker --concurrency 8`, {n} short runs queued "
-                f"({n} pipelines, so {n} FIFO groups; each script sleeps 3 s)  [{_load()}]")
+        out.say(
+            f"P5  peak memory of `orca worker --concurrency 8`, {n} short runs queued "
+            f"({n} pipelines, so {n} FIFO groups; each script sleeps 3 s)  [{_load()}]"
+        )
         run_ids = [self.submit(f"short-{i:02d}") for i in range(n)]
         t0 = time.monotonic()
         worker = self.start(
@@ -632,21 +734,30 @@ class Bench:
             if flow_start and row.started_at:
                 gaps.append(flow_start - row.started_at.timestamp())
         worker_mb, children_mb = hwm_kb / 1024, children_peak_kb / 1024
-        out.figures.update(p5_worker_mb=worker_mb, p5_children_mb=children_mb,
-                           p5_max_bootstraps=max_bootstraps)
+        out.figures.update(
+            p5_worker_mb=worker_mb, p5_children_mb=children_mb, p5_max_bootstraps=max_bootstraps
+        )
         out.say(f"    worker process VmHWM               {worker_mb:7.1f} MB")
-        out.say(f"    descendants, peak of summed RSS    {children_mb:7.1f} MB   "
-                f"(up to {max_bootstraps} bootstraps / {max_descendants} processes at once)")
-        out.say(f"    {succeeded}/{n} succeeded; worker start to exit {elapsed:.1f} s; claimed -> flow run "
-                f"Running median {_median(gaps):.3f} s, max {max(gaps, default=float('nan')):.3f} s")
+        out.say(
+            f"    descendants, peak of summed RSS    {children_mb:7.1f} MB   "
+            f"(up to {max_bootstraps} bootstraps / {max_descendants} processes at once)"
+        )
+        out.say(
+            f"    {succeeded}/{n} succeeded; worker start to exit {elapsed:.1f} s; claimed -> flow run "
+            f"Running median {_median(gaps):.3f} s, max {max(gaps, default=float('nan')):.3f} s"
+        )
         out.figures["p5_claim_to_flow_s"] = gaps
         retries = out.figures["p5_prefect_503_retries"] = _retries_503(worker.log)
-        out.say(f"    {retries} Prefect API call(s) answered 503 (server's SQLite locked) and retried "
-                "after 2, 4, 8, 16 s backoff")
+        out.say(
+            f"    {retries} Prefect API call(s) answered 503 (server's SQLite locked) and retried "
+            "after 2, 4, 8, 16 s backoff"
+        )
         if "idle_worker_rss_mb" in out.figures:
-            out.say(f"    for reference, the concurrency-1 worker after P1's {self.args.p1_reps + 1} runs: "
-                    f"VmRSS {out.figures['idle_worker_rss_mb']:.1f} MB, "
-                    f"VmHWM {out.figures['idle_worker_hwm_mb']:.1f} MB")
+            out.say(
+                f"    for reference, the concurrency-1 worker after P1's {self.args.p1_reps + 1} runs: "
+                f"VmRSS {out.figures['idle_worker_rss_mb']:.1f} MB, "
+                f"VmHWM {out.figures['idle_worker_hwm_mb']:.1f} MB"
+            )
         out.say(f"    P5 = {worker_mb:.1f} MB   (goal <= {GOAL_P5_MB:.0f} MB)")
 
     def summary(self) -> None:
@@ -654,14 +765,20 @@ class Bench:
         say()
         say(f"Summary  [{_load()}]")
         if "p1" in f:
-            say(f"  P1 {f['p1']:.3f}  (goal <= {GOAL_P1})  orca {_median(f['p1_orca_s']):.3f} s "
-                f"/ prefect process worker {_median(f['p1_prefect_s']):.3f} s")
+            say(
+                f"  P1 {f['p1']:.3f}  (goal <= {GOAL_P1})  orca {_median(f['p1_orca_s']):.3f} s "
+                f"/ prefect process worker {_median(f['p1_prefect_s']):.3f} s"
+            )
         if "p2" in f:
-            say(f"  P2 {f['p2']:.3f}  (goal <= {GOAL_P2})  orca {f['p2_orca_s']:.2f} s "
-                f"/ floor {f['p2_floor_s']:.2f} s for {self.args.p2_runs} runs")
+            say(
+                f"  P2 {f['p2']:.3f}  (goal <= {GOAL_P2})  orca {f['p2_orca_s']:.2f} s "
+                f"/ floor {f['p2_floor_s']:.2f} s for {self.args.p2_runs} runs"
+            )
         if "p5_worker_mb" in f:
-            say(f"  P5 {f['p5_worker_mb']:.1f} MB  (goal <= {GOAL_P5_MB:.0f} MB)  worker VmHWM; "
-                f"descendants peak {f['p5_children_mb']:.1f} MB")
+            say(
+                f"  P5 {f['p5_worker_mb']:.1f} MB  (goal <= {GOAL_P5_MB:.0f} MB)  worker VmHWM; "
+                f"descendants peak {f['p5_children_mb']:.1f} MB"
+            )
 
 
 def _is_bootstrap(pid: int) -> bool:
@@ -675,8 +792,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--p1-reps", type=int, default=5, help="measured submissions per side (P1)")
     parser.add_argument("--p2-runs", type=int, default=50, help="runs per side (P2)")
-    parser.add_argument("--p5-runs", type=int, default=16, help="runs queued for the c=8 worker (P5)")
-    parser.add_argument("--only", choices=["p1", "p2", "p5"], action="append", help="run only these")
+    parser.add_argument(
+        "--p5-runs", type=int, default=16, help="runs queued for the c=8 worker (P5)"
+    )
+    parser.add_argument(
+        "--only", choices=["p1", "p2", "p5"], action="append", help="run only these"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = parser.parse_args()

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 __all__ = [
-    "OrcaError",
-    "InvalidInputError",
-    "NotFoundError",
     "AlreadyExistsError",
+    "AwsError",
     "DatabaseError",
+    "InUseError",
+    "InvalidInputError",
+    "InvalidStateError",
+    "LoginError",
+    "NoInstanceAvailableError",
+    "NotFoundError",
+    "OrcaError",
+    "PrefectUnavailableError",
     "SandboxError",
     "SandboxNotRunningError",
-    "AwsError",
-    "InUseError",
-    "PrefectUnavailableError",
-    "InvalidStateError",
-    "NoInstanceAvailableError",
-    "LoginError",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,21 +49,34 @@ class OrcaSettings(BaseSettings):
         default=10 * 1024 * 1024, gt=0, description="Largest pipeline script accepted."
     )
     worker_visibility_seconds: int = Field(
-        default=120, ge=1, le=43200,
-        description="How long a received run message stays hidden; the heartbeat renews it.",
+        default=120,
+        ge=1,
+        le=43200,
+        description="How long a received run message stays hidden; the heartbeat renews it. "
+        "The value of a new link's queue block, whose own value workers use; set on a "
+        "worker, it replaces every queue block's there.",
     )
     worker_lease_seconds: int = Field(
-        default=90, ge=1,
+        default=90,
+        ge=1,
         description="A worker's claim on a running run; another worker takes over after it lapses.",
     )
     worker_heartbeat_seconds: float = Field(
-        default=30, gt=0, description="How often a worker renews message visibility and lease."
+        default=30,
+        gt=0,
+        description="How often a worker renews message visibility and lease (more often "
+        "when a third of the queue block's visibility timeout is shorter).",
     )
     worker_poll_seconds: int = Field(
-        default=5, ge=0, le=20, description="Long-poll wait of each receive."
+        default=5,
+        ge=0,
+        le=20,
+        description="Long-poll wait of each receive. The value of a new link's queue block, "
+        "whose own value workers use; set on a worker, it replaces every queue block's there.",
     )
     min_schedule_interval_seconds: int = Field(
-        default=60, ge=1,
+        default=60,
+        ge=1,
         description="Shortest interval `orca schedule set --interval` accepts, in seconds.",
     )
     aws_max_attempts: int = Field(
@@ -97,6 +111,6 @@ class OrcaSettings(BaseSettings):
         return self.home / "sandbox-identity.json"
 
 
-def get_settings(**overrides: object) -> OrcaSettings:
+def get_settings(**overrides: Any) -> OrcaSettings:
     """Read the settings from the environment now (never cached: tests change ORCA_HOME)."""
     return OrcaSettings(**overrides)

@@ -91,7 +91,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
             base = make_url(_MYSQL_URL)
             connection = pymysql.connect(
-                host=base.host, port=base.port or 3306, user=base.username,
+                host=base.host,
+                port=base.port or 3306,
+                user=base.username,
                 password=base.password or "",
             )
             with connection, connection.cursor() as cursor:

@@ -131,7 +131,7 @@ def test_a_process_the_tests_start_reports_its_violations(tmp_path: Path) -> Non
         from sqlalchemy import text
 
         answers("http://127.0.0.1:9/")  # outside: fine
-        with session_scope("sqlite:///{tmp_path / 'child.db'}") as session:
+        with session_scope("sqlite:///{tmp_path / "child.db"}") as session:
             session.execute(text("select 1"))
             answers("http://127.0.0.1:9/")  # inside: a violation
         """

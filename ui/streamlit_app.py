@@ -18,12 +18,21 @@ if user is None:
 else:
     pages = {
         "Runs": [
-            st.Page("app_pages/task_summary.py", title="Task Summary", icon=":material/list:", default=True),
-            st.Page("app_pages/task_overview.py", title="Task Overview", icon=":material/visibility:"),
+            st.Page(
+                "app_pages/task_summary.py",
+                title="Task Summary",
+                icon=":material/list:",
+                default=True,
+            ),
+            st.Page(
+                "app_pages/task_overview.py", title="Task Overview", icon=":material/visibility:"
+            ),
         ],
         "Pipelines": [
             st.Page("app_pages/script_upload.py", title="Script Upload", icon=":material/upload:"),
-            st.Page("app_pages/task_scheduling.py", title="Task Scheduling", icon=":material/schedule:"),
+            st.Page(
+                "app_pages/task_scheduling.py", title="Task Scheduling", icon=":material/schedule:"
+            ),
         ],
         "Account": [
             st.Page("app_pages/cloud_setup.py", title="Cloud Setup", icon=":material/cloud:"),

@@ -80,4 +80,3 @@ def acting(user: str | None) -> tuple[OrcaSettings, Actor]:
     """
     settings = get_settings()
     return settings, resolve_actor(settings, user or settings.user)
-

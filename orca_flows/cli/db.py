@@ -8,7 +8,9 @@ from orca_flows.cli.common import console, exits_on_error
 from orca_flows.services.database import describe_database, upgrade_database
 from orca_flows.settings import get_settings
 
-app = typer.Typer(help="Orca's database (SQLite locally, MySQL/RDS in production).", no_args_is_help=True)
+app = typer.Typer(
+    help="Orca's database (SQLite locally, MySQL/RDS in production).", no_args_is_help=True
+)
 
 
 @app.command("upgrade")

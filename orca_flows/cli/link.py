@@ -75,8 +75,10 @@ def kit(
     console.print(f"[bold]ExternalId[/] {kit.external_id}", soft_wrap=True)
     if result.external_id_saved:
         console.print("  (Orca remembers it for your next `orca link create`.)")
-    console.print(f"\n[bold]1. Create the stack[/] in {kit.region}, trusting Orca's account "
-                  f"{kit.orca_account_id}. In the console:")
+    console.print(
+        f"\n[bold]1. Create the stack[/] in {kit.region}, trusting Orca's account "
+        f"{kit.orca_account_id}. In the console:"
+    )
     console.print(kit.quick_create_url, soft_wrap=True, highlight=False)
     console.print("   or with the AWS CLI (template: --template-out FILE or --json):")
     for command in kit.cli_commands:
@@ -98,7 +100,8 @@ def create(
         typer.Option("--external-id", help="The ExternalId (default: the one from `link kit`)."),
     ] = None,
     bucket: Annotated[
-        str | None, typer.Option("--bucket", help="The stack's bucket (default orca-ACCOUNT-REGION).")
+        str | None,
+        typer.Option("--bucket", help="The stack's bucket (default orca-ACCOUNT-REGION)."),
     ] = None,
     local: Annotated[bool, typer.Option("--local", help="Link the local sandbox.")] = False,
     user: UserOption = None,
@@ -111,8 +114,13 @@ def create(
         link = create_local_link(settings, actor, name)
     else:
         link = create_link(
-            settings, actor, name,
-            role_arn=role_arn or "", region=region, external_id=external_id, bucket=bucket,
+            settings,
+            actor,
+            name,
+            role_arn=role_arn or "",
+            region=region,
+            external_id=external_id,
+            bucket=bucket,
         )
     console.print(
         f"Linked {link.name!r}: {link.role_arn} ({link.region}); bucket {link.bucket}. "
@@ -131,7 +139,9 @@ def update(
 ) -> None:
     """Rotate a link's ExternalId (update the stack's parameter first)."""
     links.update_external_id(*acting(user), name, external_id)
-    console.print(f"Link {name!r} now presents the new ExternalId. Verify with `orca link check {name}`.")
+    console.print(
+        f"Link {name!r} now presents the new ExternalId. Verify with `orca link check {name}`."
+    )
 
 
 @app.command("check")
@@ -148,7 +158,9 @@ def check(
         print_json({"link": result.link, "passed": result.passed, "steps": steps})
     else:
         for step in result.steps:
-            console.print(f"{_MARK[step.status]}  {step.name}: {step.detail}", soft_wrap=True, highlight=False)
+            console.print(
+                f"{_MARK[step.status]}  {step.name}: {step.detail}", soft_wrap=True, highlight=False
+            )
             if step.fix:
                 console.print(f"      fix: {step.fix}", soft_wrap=True, highlight=False)
         console.print("Link check passed." if result.passed else "Link check FAILED.")
@@ -169,14 +181,18 @@ def list_(user: UserOption = None, json_output: JsonOption = False) -> None:
         return
     table = Table("name", "account", "region", "bucket", "last check")
     for view in views:
-        checked = f"{view.last_check_status} at {view.last_check_at}" if view.last_check_at else "never"
+        checked = (
+            f"{view.last_check_status} at {view.last_check_at}" if view.last_check_at else "never"
+        )
         table.add_row(view.name, str(view.account_id), view.region, str(view.bucket), checked)
     console.print(table)
 
 
 @app.command("remove")
 @exits_on_error
-def remove(name: Annotated[str, typer.Argument(help="The link to remove.")], user: UserOption = None) -> None:
+def remove(
+    name: Annotated[str, typer.Argument(help="The link to remove.")], user: UserOption = None
+) -> None:
     """Remove a link (refused while a pipeline uses it); your AWS resources stay."""
     removal = links.remove_link(*acting(user), name)
     console.print(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
 
 import typer
 
@@ -17,8 +16,6 @@ from orca_flows.local.sandbox import (
 from orca_flows.settings import get_settings
 
 app = typer.Typer(help="The local sandbox: an AWS emulator on 127.0.0.1.", no_args_is_help=True)
-
-
 
 
 def _as_dict(status: SandboxStatus) -> dict[str, object]:

@@ -8,10 +8,10 @@ import typer
 from rich.table import Table
 
 from orca_flows.cli import db, link, local, pipeline, run, schedule, user
+from orca_flows.cli.common import console, exits_on_error
 from orca_flows.cli.serve import serve
 from orca_flows.cli.ui import ui
 from orca_flows.cli.worker import worker
-from orca_flows.cli.common import console, exits_on_error
 from orca_flows.local.demo import run_demo
 from orca_flows.settings import get_settings
 
@@ -48,13 +48,15 @@ def demo(
         setup.add_row(step, result)
     console.print(setup)
     results = Table("pipeline", "key / seq", "state", "exit", "seconds", "outputs", title="Runs")
-    for run in report.runs:
-        colour = {"succeeded": "green", "failed": "red"}.get(run.state, "yellow")
+    for shown in report.runs:
+        colour = {"succeeded": "green", "failed": "red"}.get(shown.state, "yellow")
         results.add_row(
-            run.pipeline, f"{run.ordering_key} / {run.sequence}", f"[{colour}]{run.state}[/]",
-            "" if run.exit_code is None else str(run.exit_code),
-            "" if run.seconds is None else f"{run.seconds:.1f}",
-            ", ".join(uri.rsplit("/", 1)[1] for uri in run.outputs),
+            shown.pipeline,
+            f"{shown.ordering_key} / {shown.sequence}",
+            f"[{colour}]{shown.state}[/]",
+            "" if shown.exit_code is None else str(shown.exit_code),
+            "" if shown.seconds is None else f"{shown.seconds:.1f}",
+            ", ".join(uri.rsplit("/", 1)[1] for uri in shown.outputs),
         )
     console.print(results)
     if report.excerpt:
@@ -62,4 +64,6 @@ def demo(
         console.print(f"[bold]{uri}[/]", highlight=False)
         console.print("\n".join(text.splitlines()[:6]), highlight=False, markup=False)
     if report.stopped_sandbox:
-        console.print("Stopped the sandbox it started (use --keep to leave it and the Prefect UI running).")
+        console.print(
+            "Stopped the sandbox it started (use --keep to leave it and the Prefect UI running)."
+        )

@@ -22,19 +22,31 @@ def streamlit_app_path() -> Path:
 def streamlit_command(port: int) -> list[str]:
     """The ``streamlit run`` command line of the web app on 127.0.0.1:``port``."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(streamlit_app_path()),
-        "--server.address", "127.0.0.1",
-        "--server.port", str(port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(streamlit_app_path()),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
         # A served app, not a development session: no reloading, no developer menu.
-        "--server.fileWatcherType", "none",
-        "--client.toolbarMode", "viewer",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "viewer",
     ]
 
 
 def ui(
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")] = 8501,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1.")
+    ] = 8501,
 ) -> None:
     """Start the web app (Login, Cloud Setup, Script Upload, Task Summary, ...)."""
     console.print(f"Orca web app on http://127.0.0.1:{port} (Ctrl-C stops it).")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orca_flows.db.migrations.runner import upgrade_to_head
 from orca_flows.errors import DatabaseError
 
-__all__ = ["get_engine", "session_scope", "dispose_engines"]
+__all__ = ["dispose_engines", "get_engine", "session_scope"]
 
 # SQLite waits this long for another process's write lock (several workers, one file).
 SQLITE_BUSY_TIMEOUT_MS = 30_000

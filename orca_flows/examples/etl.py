@@ -34,7 +34,9 @@ def extract() -> list[dict[str, str]]:
 
 
 def transform(rows: list[dict[str, str]]) -> tuple[list[dict[str, object]], int]:
-    totals: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: {"orders": 0, "units": 0, "revenue": 0.0})
+    totals: dict[tuple[str, str], dict[str, float]] = defaultdict(
+        lambda: {"orders": 0, "units": 0, "revenue": 0.0}
+    )
     rejected = 0
     for row in rows:
         try:
@@ -51,7 +53,13 @@ def transform(rows: list[dict[str, str]]) -> tuple[list[dict[str, object]], int]
         totals[key]["units"] += quantity
         totals[key]["revenue"] += quantity * price
     table = [
-        {"day": day, "region": region, "orders": int(v["orders"]), "units": int(v["units"]), "revenue": round(v["revenue"], 2)}
+        {
+            "day": day,
+            "region": region,
+            "orders": int(v["orders"]),
+            "units": int(v["units"]),
+            "revenue": round(v["revenue"], 2),
+        }
         for (day, region), v in sorted(totals.items())
     ]
     print(f"transform: {len(table)} day/region rows, {rejected} events rejected")

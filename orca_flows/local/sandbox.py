@@ -19,12 +19,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -44,7 +42,6 @@ from orca_flows.sandbox_record import (
     pid_runs,
     running_sandbox,
     sandbox_external_id,
-    write_private,
 )
 from orca_flows.settings import OrcaSettings
 
@@ -158,7 +155,9 @@ def ensure_provisioned(settings: OrcaSettings, state: SandboxState) -> tuple[str
     return (f"s3://{state.bucket}", f"sqs://{state.queue}", state.role_arn)
 
 
-def _spawn(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def _spawn(
+    command: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:
         # A session of its own: the process outlives this command and Ctrl-C in the shell.
         return subprocess.Popen(
@@ -175,12 +174,12 @@ def _wait_until_up(process: subprocess.Popen[bytes], url: str, what: str, log: P
     deadline = time.monotonic() + _STARTUP_TIMEOUT_S
     while not answers(url):
         if process.poll() is not None:
-            raise SandboxError(
-                f"{what} exited at start (code {process.returncode}); see {log}."
-            )
+            raise SandboxError(f"{what} exited at start (code {process.returncode}); see {log}.")
         if time.monotonic() > deadline:
             _kill_group(process.pid)
-            raise SandboxError(f"{what} did not answer on {url} in {_STARTUP_TIMEOUT_S:.0f} s; see {log}.")
+            raise SandboxError(
+                f"{what} did not answer on {url} in {_STARTUP_TIMEOUT_S:.0f} s; see {log}."
+            )
         time.sleep(0.1)
 
 
@@ -242,10 +241,14 @@ def _start(settings: OrcaSettings, *, with_prefect: bool) -> SandboxState:
         prefect = _start_prefect(settings, prefect_port)
         prefect_url = f"http://127.0.0.1:{prefect_port}/api"
     try:
-        _wait_until_up(moto, f"{endpoint_url}/moto-api/", "the AWS emulator", settings.sandbox_log_file)
+        _wait_until_up(
+            moto, f"{endpoint_url}/moto-api/", "the AWS emulator", settings.sandbox_log_file
+        )
         if prefect is not None:
             _wait_until_up(
-                prefect, f"{prefect_url}/health", "the Prefect server",
+                prefect,
+                f"{prefect_url}/health",
+                "the Prefect server",
                 settings.home / "prefect-server.log",
             )
     except SandboxError:
@@ -258,7 +261,7 @@ def _start(settings: OrcaSettings, *, with_prefect: bool) -> SandboxState:
         pid=moto.pid,
         port=port,
         endpoint_url=endpoint_url,
-        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         region=settings.region,
         bucket=settings.sandbox_bucket,
         queue=settings.sandbox_queue,
@@ -273,9 +276,7 @@ def sandbox_status(settings: OrcaSettings) -> SandboxStatus:
     """Whether the sandbox runs; re-provisions a running emulator that lost its state."""
     state = running_sandbox(settings)
     if state is None:
-        return SandboxStatus(
-            running=False, stale_record_found=settings.sandbox_state_file.exists()
-        )
+        return SandboxStatus(running=False, stale_record_found=settings.sandbox_state_file.exists())
     return SandboxStatus(running=True, state=state, provisioned=ensure_provisioned(settings, state))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from orca_flows.db.models import Pipeline, Run, ScriptVersion
 from orca_flows.domain.rules import parse_targets
 from orca_flows.domain.s3_layout import log_key, s3_uri, ssm_output_prefix
+from orca_flows.errors import InvalidStateError
 from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.runners import LocalRunner, Runner, RunSpec, SsmRunner
 from orca_flows.settings import OrcaSettings
@@ -46,13 +47,17 @@ def _local_env(access: LinkAccess, settings: OrcaSettings) -> dict[str, str]:
     On EC2 the instance profile supplies credentials; here the link's assumed-role keys
     do (they expire with the role session, so a local run is bounded by it: one hour).
     """
-    credentials = access.factory.session.get_credentials().get_frozen_credentials()
-    env = {
+    session_credentials = access.factory.session.get_credentials()
+    credentials = session_credentials.get_frozen_credentials() if session_credentials else None
+    if credentials is None or not credentials.access_key or not credentials.secret_key:
+        # The link's block always gives a refreshing session; this is a broken link.
+        raise InvalidStateError("the link's session has no credentials; run `orca link check`.")
+    env: dict[str, str] = {
         # The venv's bin first: the aws CLI installed with Orca, and python3.
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "AWS_ACCESS_KEY_ID": credentials.access_key,
         "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
-        "AWS_DEFAULT_REGION": access.credentials.region_name,
+        "AWS_DEFAULT_REGION": str(access.credentials.region_name),
         "HOME": str(settings.home),
         "LANG": "C.UTF-8",
     }

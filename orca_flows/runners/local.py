@@ -137,7 +137,9 @@ class LocalRunner:
             return ExecutionStatus(ExecutionState.RUNNING)
         detail = "the bootstrap process ended without an exit-code marker"
         output = self._bootstrap_output(spec.execution_key)
-        return ExecutionStatus(ExecutionState.FAILED, None, f"{detail}: {output}" if output else detail)
+        return ExecutionStatus(
+            ExecutionState.FAILED, None, f"{detail}: {output}" if output else detail
+        )
 
     def stop(self, execution: Execution, spec: RunSpec) -> None:
         """Kill the run's script and its children (the bootstrap then reports ``cancelled``).

@@ -174,10 +174,14 @@ def parse_marker(body: bytes) -> ExecutionStatus:
     if marker.get("cancelled"):
         return ExecutionStatus(ExecutionState.CANCELLED, exit_code, detail or "the run was stopped")
     if marker.get("timed_out"):
-        return ExecutionStatus(ExecutionState.TIMED_OUT, exit_code, "the script ran past its timeout")
+        return ExecutionStatus(
+            ExecutionState.TIMED_OUT, exit_code, "the script ran past its timeout"
+        )
     if exit_code == 0:
         return ExecutionStatus(ExecutionState.SUCCEEDED, 0, detail)
-    return ExecutionStatus(ExecutionState.FAILED, exit_code, detail or f"the script exited with {exit_code}")
+    return ExecutionStatus(
+        ExecutionState.FAILED, exit_code, detail or f"the script exited with {exit_code}"
+    )
 
 
 def read_marker(s3_client: Any, spec: RunSpec) -> ExecutionStatus | None:

@@ -166,7 +166,7 @@ class SsmRunner:
         if (ssm_status is None or ssm_status.finished) and self.s3_client is not None:
             if (final := read_marker(self.s3_client, spec)) is not None:
                 return final
-        return ssm_status or ExecutionStatus("pending")
+        return ssm_status or ExecutionStatus(ExecutionState.PENDING)
 
     def stop(self, execution: Execution, spec: RunSpec) -> None:
         """Cancel the command and send a second one killing the script's process group.
@@ -227,9 +227,7 @@ class SsmRunner:
         else:
             selector = {"Key": "InstanceIds", "Values": self.targets}
         paginator = self.ssm_client.get_paginator("describe_instance_information")
-        pages = paginator.paginate(
-            Filters=[selector, {"Key": "PingStatus", "Values": ["Online"]}]
-        )
+        pages = paginator.paginate(Filters=[selector, {"Key": "PingStatus", "Values": ["Online"]}])
         online = sorted(
             info["InstanceId"]
             for page in pages
@@ -250,7 +248,9 @@ class SsmRunner:
     @staticmethod
     def _from_invocation(invocation: dict[str, Any]) -> ExecutionStatus:
         status = invocation["Status"]
-        state, detail = _STATES.get(status, (ExecutionState.FAILED, f"unexpected SSM status {status}"))
+        state, detail = _STATES.get(
+            status, (ExecutionState.FAILED, f"unexpected SSM status {status}")
+        )
         code = invocation.get("ResponseCode")
         exit_code = code if code is not None and code >= 0 else None
         details = invocation.get("StatusDetails", "")

@@ -150,4 +150,3 @@ def authenticate(settings: OrcaSettings, email: str, password: str) -> Actor:
     if not accepted:
         raise LoginError(LOGIN_FAILED_MESSAGE)
     return Actor(user.id, user.email)
-

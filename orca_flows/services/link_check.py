@@ -77,7 +77,9 @@ def _bucket(access: LinkAccess, link: CloudLink, user_id: int) -> str:
     try:
         bucket.put(key, b"orca link check probe")
         if bucket.get(key) != b"orca link check probe":
-            raise _StepFailed("the probe object read back differently", "Check the bucket's policies.")
+            raise _StepFailed(
+                "the probe object read back differently", "Check the bucket's policies."
+            )
         bucket.delete(key)
     except (BotoCoreError, ClientError) as error:
         raise _StepFailed(
@@ -119,9 +121,7 @@ def _ssm(access: LinkAccess, link: CloudLink) -> tuple[CheckStatus, str]:
     ssm = dataclasses.replace(access.factory, max_attempts=1).client("ssm")
     tag_filter = [{"Key": f"tag:{DEFAULT_TAG_KEY}", "Values": [DEFAULT_TAG_VALUE]}]
     try:
-        instances = ssm.describe_instance_information(Filters=tag_filter)[
-            "InstanceInformationList"
-        ]
+        instances = ssm.describe_instance_information(Filters=tag_filter)["InstanceInformationList"]
     except ClientError as error:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if status >= 500 and access.factory.endpoint_url:

@@ -112,7 +112,8 @@ def _reserve(
                 if now - existing.pending_since < PENDING_TIMEOUT:
                     free_at = (existing.pending_since + PENDING_TIMEOUT).strftime("%H:%M UTC")
                     raise AlreadyExistsError(
-                        "link", name,
+                        "link",
+                        name,
                         "It is being created right now; if that attempt was interrupted, "
                         f"create it again after {free_at}.",
                     )
@@ -189,7 +190,10 @@ def _undo(settings: OrcaSettings, name: str, reservation: _Reservation) -> None:
     except Exception:  # noqa: BLE001 - the original error matters more; a retry cleans up
         logger.warning(
             "link %r not created; its reservation stays until a `link create` of the same "
-            "name after %s replaces it", name, PENDING_TIMEOUT, exc_info=True,
+            "name after %s replaces it",
+            name,
+            PENDING_TIMEOUT,
+            exc_info=True,
         )
 
 

@@ -41,7 +41,9 @@ def _orca_account_id(settings: OrcaSettings) -> str:
     if settings.account_id:
         return rules.check_account_id(settings.account_id, what="ORCA_ACCOUNT_ID")
     try:
-        return caller_identity(ClientFactory(boto3.Session(), settings.region).client("sts")).account
+        return caller_identity(
+            ClientFactory(boto3.Session(), settings.region).client("sts")
+        ).account
     except (BotoCoreError, ClientError) as error:
         raise InvalidInputError(
             "account",

@@ -113,9 +113,7 @@ def resolve_actor(settings: OrcaSettings, email: str | None) -> Actor:
         NotFoundError: No user has this email.
     """
     if not email:
-        raise InvalidInputError(
-            "user", "no acting user: pass --user EMAIL or set ORCA_USER."
-        )
+        raise InvalidInputError("user", "no acting user: pass --user EMAIL or set ORCA_USER.")
     normalized = normalize_email(email)
     with unit_of_work(settings) as session:
         user = users_repo.get_user_by_email(session, normalized)

@@ -31,7 +31,9 @@ def test_user_add_with_password_from_stdin(orca_home: Path) -> None:
 
 
 def test_user_add_prompts_twice_for_the_password(orca_home: Path) -> None:
-    result = CliRunner().invoke(app, ["user", "add", "ann@example.com"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    result = CliRunner().invoke(
+        app, ["user", "add", "ann@example.com"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
 
     assert result.exit_code == 0, result.output
     assert _emails(orca_home) == ["ann@example.com"]
@@ -41,7 +43,9 @@ def test_duplicate_user_exits_non_zero_with_a_clear_message(orca_home: Path) -> 
     runner = CliRunner()
     runner.invoke(app, ["user", "add", "ann@example.com", "--password-stdin"], input=PASSWORD)
 
-    result = runner.invoke(app, ["user", "add", "ANN@example.com", "--password-stdin"], input=PASSWORD)
+    result = runner.invoke(
+        app, ["user", "add", "ANN@example.com", "--password-stdin"], input=PASSWORD
+    )
 
     assert result.exit_code == 1
     assert "ann@example.com" in result.stderr and "already exists" in result.stderr
@@ -49,7 +53,9 @@ def test_duplicate_user_exits_non_zero_with_a_clear_message(orca_home: Path) -> 
 
 
 def test_bad_email_exits_non_zero_and_stores_nothing(orca_home: Path) -> None:
-    result = CliRunner().invoke(app, ["user", "add", "not-an-email", "--password-stdin"], input=PASSWORD)
+    result = CliRunner().invoke(
+        app, ["user", "add", "not-an-email", "--password-stdin"], input=PASSWORD
+    )
 
     assert result.exit_code == 1
     assert "not a valid email address" in result.stderr
@@ -57,7 +63,9 @@ def test_bad_email_exits_non_zero_and_stores_nothing(orca_home: Path) -> None:
 
 
 def test_short_password_says_how_long_it_must_be(orca_home: Path) -> None:
-    result = CliRunner().invoke(app, ["user", "add", "ann@example.com", "--password-stdin"], input="short")
+    result = CliRunner().invoke(
+        app, ["user", "add", "ann@example.com", "--password-stdin"], input="short"
+    )
 
     assert result.exit_code == 1
     assert "at least 12" in result.stderr
@@ -67,7 +75,9 @@ def test_short_password_says_how_long_it_must_be(orca_home: Path) -> None:
 def test_unreachable_database_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setenv("ORCA_DATABASE_URL", "mysql+pymysql://orca@127.0.0.1:1/orca")
 
-    result = CliRunner().invoke(app, ["user", "add", "ann@example.com", "--password-stdin"], input=PASSWORD)
+    result = CliRunner().invoke(
+        app, ["user", "add", "ann@example.com", "--password-stdin"], input=PASSWORD
+    )
 
     assert result.exit_code == 1
     assert "cannot reach Orca's database" in result.stderr and "ORCA_DATABASE_URL" in result.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Engine, select
@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orca_flows.db.models import Run, User
-from orca_flows.domain.states import RunState
 from orca_flows.db.repositories import links, pipelines, runs, users
+from orca_flows.domain.states import RunState
 
 
 def _user(session: Session, email: str = "ann@example.com") -> User:
@@ -58,7 +58,9 @@ def test_names_are_unique_per_owner_not_globally(session: Session) -> None:
 
 def test_link_name_is_unique_per_owner(session: Session) -> None:
     ann = _user(session)
-    links.create_link(session, owner_id=ann.id, name="prod", region="eu-west-1", block_document_name="a")
+    links.create_link(
+        session, owner_id=ann.id, name="prod", region="eu-west-1", block_document_name="a"
+    )
     with pytest.raises(IntegrityError):
         links.create_link(
             session, owner_id=ann.id, name="prod", region="eu-west-1", block_document_name="b"
@@ -125,8 +127,12 @@ def test_compare_and_set_lets_only_one_claimer_win(session: Session) -> None:
     pipeline, version = _pipeline(session, ann)
     run = _run(session, ann, pipeline, version)
 
-    first = runs.compare_and_set_state(session, run.id, RunState.QUEUED, RunState.RUNNING, attempt=1)
-    second = runs.compare_and_set_state(session, run.id, RunState.QUEUED, RunState.RUNNING, attempt=2)
+    first = runs.compare_and_set_state(
+        session, run.id, RunState.QUEUED, RunState.RUNNING, attempt=1
+    )
+    second = runs.compare_and_set_state(
+        session, run.id, RunState.QUEUED, RunState.RUNNING, attempt=2
+    )
 
     assert (first, second) == (True, False)
     refreshed = runs.get_run(session, run.id)
@@ -161,7 +167,7 @@ def test_timestamps_round_trip_as_aware_utc_with_microseconds(session: Session) 
 
     stored = users.get_user(session, ann.id)
     assert stored is not None and stored.locked_until == moment
-    assert stored.locked_until.tzinfo == timezone.utc
+    assert stored.locked_until.tzinfo == UTC
 
 
 def test_list_runs_filters_and_pages_newest_first(session: Session) -> None:
@@ -169,7 +175,7 @@ def test_list_runs_filters_and_pages_newest_first(session: Session) -> None:
     etl, etl_v = _pipeline(session, ann, "etl")
     other, other_v = _pipeline(session, ann, "other")
     bob_p, bob_v = _pipeline(session, bob, "etl")
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     made = []
     for minute in range(6):
         pipeline, version = (etl, etl_v) if minute % 2 == 0 else (other, other_v)

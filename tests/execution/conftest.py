@@ -25,11 +25,11 @@ from orca_flows.cli.main import app
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Run, User
 from orca_flows.domain.actor import Actor
-from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
+from orca_flows.domain.states import FINISHED_RUN_STATES
+from orca_flows.local.sandbox import SandboxState
 from orca_flows.services.link_creation import create_local_link
 from orca_flows.services.pipelines import ScriptFile, add_pipeline
 from orca_flows.services.runs import submit_run
-from orca_flows.local.sandbox import SandboxState
 from orca_flows.settings import get_settings
 
 ORCA = str(Path(sys.executable).with_name("orca"))
@@ -75,7 +75,9 @@ class Ledger:
 
     def stamp_command(self, event: str, key: str) -> str:
         """The bash line that appends a stamp (one short ``>>`` write: atomic)."""
-        return f'printf "%s %s %s %s\\n" {event} {key} "$ORCA_RUN_ID" "$(date +%s.%N)" >>{self.path}'
+        return (
+            f'printf "%s %s %s %s\\n" {event} {key} "$ORCA_RUN_ID" "$(date +%s.%N)" >>{self.path}'
+        )
 
     def script(self, key: str, body: str = "") -> ScriptFile:
         """A bash pipeline script: stamp start, ``body``, stamp end (``key`` names the stamps)."""
@@ -135,7 +137,13 @@ class Orca:
     def runs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Runs by id, read from the database, with the fields `orca run show --json` names."""
         fields = (
-            "state", "ordering_key", "sequence", "attempt", "exit_code", "command_id", "lease_owner",
+            "state",
+            "ordering_key",
+            "sequence",
+            "attempt",
+            "exit_code",
+            "command_id",
+            "lease_owner",
             "error_summary",
         )
         with session_scope(self.settings.effective_database_url) as session:
@@ -186,7 +194,10 @@ class Workers:
             log = open(self.log_dir / f"worker-{len(self.processes)}.log", "wb")
             process = subprocess.Popen(
                 [ORCA, "worker", "--concurrency", str(concurrency)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
             log.close()
             self.processes.append(process)

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import time
 from contextlib import closing
+from itertools import pairwise
 
 import pytest
 
@@ -21,7 +22,7 @@ TIMINGS = {"ORCA_WORKER_LEASE_SECONDS": "3", "ORCA_WORKER_VISIBILITY_SECONDS": "
 def _assert_once_and_in_order(ledger: Ledger, run_ids: list[str]) -> None:
     for run_id in run_ids:
         assert (len(ledger.starts(run_id)), len(ledger.ends(run_id))) == (1, 1), run_id
-    for earlier, later in zip(run_ids, run_ids[1:]):
+    for earlier, later in pairwise(run_ids):
         assert ledger.ends(earlier)[0] <= ledger.starts(later)[0], f"{later} overlapped {earlier}"
 
 
@@ -33,7 +34,9 @@ def _freeze(worker: subprocess.Popen[bytes], orca: Orca) -> None:
     for _ in range(50):
         worker.send_signal(signal.SIGSTOP)
         try:
-            with closing(sqlite3.connect(database, timeout=0.2, isolation_level=None)) as connection:
+            with closing(
+                sqlite3.connect(database, timeout=0.2, isolation_level=None)
+            ) as connection:
                 connection.execute("BEGIN IMMEDIATE")
                 connection.execute("ROLLBACK")
             return
@@ -84,7 +87,8 @@ def test_a_stalled_worker_leaves_a_run_taken_over_meanwhile_to_its_new_owner(
         [successor] = workers.start(1, concurrency=1, **TIMINGS)
         wait_until(
             lambda: f":{successor.pid}:" in (orca.runs(run_ids)[run_ids[0]]["lease_owner"] or ""),
-            60, "the second worker took the run over",
+            60,
+            "the second worker took the run over",
         )
     finally:
         stalled.send_signal(signal.SIGCONT)

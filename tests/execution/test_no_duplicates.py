@@ -18,7 +18,9 @@ def _receive_counts(sandbox: SandboxState) -> dict[str, int]:
 
     Read from moto's model dump: SQS forgets a message once it is deleted.
     """
-    with urllib.request.urlopen(f"{sandbox.endpoint_url}/moto-api/data.json", timeout=10) as response:
+    with urllib.request.urlopen(
+        f"{sandbox.endpoint_url}/moto-api/data.json", timeout=10
+    ) as response:
         messages = json.load(response)["sqs"]["Message"]
     counts: dict[str, int] = {}
     for message in messages:  # moto also tracks a copy per receive: keep the highest count
@@ -37,8 +39,11 @@ def test_a_run_redelivered_mid_run_executes_once(
     # queue hands it out again and again, to whichever of the two workers asks. (A lease
     # that lapses too is the stalled-worker case in test_crash.py.)
     workers.start(
-        2, concurrency=2, ORCA_WORKER_VISIBILITY_SECONDS="2",
-        ORCA_WORKER_HEARTBEAT_SECONDS="60", ORCA_WORKER_LEASE_SECONDS="60",
+        2,
+        concurrency=2,
+        ORCA_WORKER_VISIBILITY_SECONDS="2",
+        ORCA_WORKER_HEARTBEAT_SECONDS="60",
+        ORCA_WORKER_LEASE_SECONDS="60",
     )
     orca.add_pipeline("slow", ledger.script("slow", "sleep 8"), ordering_key="shared")
     orca.add_pipeline("quick", ledger.script("quick"), ordering_key="shared")

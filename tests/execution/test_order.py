@@ -13,8 +13,10 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("prefect_server")]
 # Three ordering keys: two custom keys each shared by two pipelines (order is per key, not
 # per pipeline), and one pipeline on the default key (its own).
 PIPELINES = {
-    "alpha-1": "alpha", "alpha-2": "alpha",
-    "beta-1": "beta", "beta-2": "beta",
+    "alpha-1": "alpha",
+    "alpha-2": "alpha",
+    "beta-1": "beta",
+    "beta-2": "beta",
     "gamma": "pipeline",
 }
 RUNS_PER_KEY = 5
@@ -41,7 +43,7 @@ def _submissions() -> list[str]:
         itertools.islice(itertools.cycle(["beta-2", "beta-1"]), RUNS_PER_KEY),
         ["gamma"] * RUNS_PER_KEY,
     ]
-    return [name for round_ in zip(*by_key) for name in round_]
+    return [name for round_ in zip(*by_key, strict=True) for name in round_]
 
 
 def test_each_key_runs_in_order_without_overlap_while_keys_run_in_parallel(
@@ -74,9 +76,9 @@ def test_each_key_runs_in_order_without_overlap_while_keys_run_in_parallel(
                 f"key {key}: seq {later['sequence']} started before seq {earlier['sequence']} ended"
             )
     spans = [
-        (run["ordering_key"], ledger.starts(run["id"])[0], ledger.ends(run["id"])[0]) for run in runs
+        (run["ordering_key"], ledger.starts(run["id"])[0], ledger.ends(run["id"])[0])
+        for run in runs
     ]
     assert any(
         a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a, b in itertools.combinations(spans, 2)
     ), "no two runs of different ordering keys ran at the same time"
-

@@ -24,14 +24,23 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("prefect_server")]
 
 _SQS_THROTTLED = (
     400,
-    {"Content-Type": "application/x-amz-json-1.0", "x-amzn-query-error": "ThrottlingException;Sender"},
+    {
+        "Content-Type": "application/x-amz-json-1.0",
+        "x-amzn-query-error": "ThrottlingException;Sender",
+    },
     b'{"__type": "com.amazonaws.sqs#ThrottlingException", "message": "Rate exceeded"}',
 )
 _S3_ERRORS = [
-    (500, {"Content-Type": "application/xml"},
-     b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"),
-    (503, {"Content-Type": "application/xml"},
-     b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"),
+    (
+        500,
+        {"Content-Type": "application/xml"},
+        b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>",
+    ),
+    (
+        503,
+        {"Content-Type": "application/xml"},
+        b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+    ),
 ]
 
 
@@ -108,7 +117,9 @@ def test_throttling_and_server_errors_on_sqs_and_s3_do_not_fail_runs(
     orca.add_pipeline("other", ledger.script("other", "sleep 1"))
     run_ids = [orca.submit(name) for name in ("steady", "other", "steady")]
     settings = get_settings(
-        worker_poll_seconds=1, worker_heartbeat_seconds=1, worker_lease_seconds=10,
+        worker_poll_seconds=1,
+        worker_heartbeat_seconds=1,
+        worker_lease_seconds=10,
         worker_visibility_seconds=10,
     )
 
@@ -123,5 +134,7 @@ def test_throttling_and_server_errors_on_sqs_and_s3_do_not_fail_runs(
     for operation in ("sqs.SendMessage", "sqs.ReceiveMessage", "sqs.DeleteMessage", "s3.GetObject"):
         assert faults.injected[operation] > 0, (operation, faults.injected)
     # Absorbed by botocore, not by Orca's own fallbacks (which log a warning and go on).
-    surfaced = [r for r in caplog.records if r.name.startswith("orca") and r.levelno >= logging.WARNING]
+    surfaced = [
+        r for r in caplog.records if r.name.startswith("orca") and r.levelno >= logging.WARNING
+    ]
     assert [r.getMessage() for r in surfaced] == []

@@ -10,12 +10,13 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner, Result
 
-from orca_blocks import OrcaLinkedCloudCredentials
+from orca_blocks import OrcaLinkedCloudCredentials, OrcaRunQueue
 from orca_flows.cli.main import app
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
 from orca_flows.db.repositories.pipelines import create_pipeline
 from orca_flows.local.sandbox import SANDBOX_ACCOUNT_ID, SandboxState
+from orca_flows.prefect_adapter.link_access import queue_block_name
 from orca_flows.settings import get_settings
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -83,7 +84,9 @@ def test_a_failing_check_names_the_step_and_its_fix(sandbox: SandboxState, ann: 
 
     assert result.exit_code == 1
     assert "FAIL  bucket" in result.stdout
-    assert f"The bucket {sandbox.bucket} must exist in account {SANDBOX_ACCOUNT_ID}" in result.stdout
+    assert (
+        f"The bucket {sandbox.bucket} must exist in account {SANDBOX_ACCOUNT_ID}" in result.stdout
+    )
     assert "pass  queue" in result.stdout  # the other steps still ran
     assert _links()[0]["last_check_status"] == "failed"
 
@@ -105,13 +108,17 @@ def test_kit_then_create_uses_the_remembered_external_id(ann: User, monkeypatch)
 
     kit = orca("link", "kit", "--account", "210987654321", "--json")
     data = json.loads(kit.stdout)
-    created = orca("link", "create", "prod", "--role-arn", data["role_arn"], "--region", "us-east-1")
+    created = orca(
+        "link", "create", "prod", "--role-arn", data["role_arn"], "--region", "us-east-1"
+    )
 
     assert kit.exit_code == 0 and created.exit_code == 0, created.output
     assert data["role_arn"] == ROLE
     assert len(data["external_id"]) >= 32
     trust = data["template"]["Resources"]["OrcaRole"]["Properties"]["AssumeRolePolicyDocument"]
-    assert trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"] == {"Ref": "ExternalId"}
+    assert trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"] == {
+        "Ref": "ExternalId"
+    }
     [link] = _links()
     block = OrcaLinkedCloudCredentials.load(link["block_document"])
     assert block.external_id.get_secret_value() == data["external_id"]
@@ -133,16 +140,40 @@ def test_kit_without_a_user_prints_the_external_id_in_the_create_command(monkeyp
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        pytest.param(["--role-arn", "arn:aws:iam:123:role/x", "--external-id", EXTERNAL_ID], "is not an IAM role ARN", id="malformed-arn"),
-        pytest.param(["--role-arn", "arn:aws:iam::210987654321:user/bob", "--external-id", EXTERNAL_ID], "is an IAM user; Orca needs a role", id="user-arn"),
-        pytest.param(["--role-arn", ROLE, "--region", "mars-north-1", "--external-id", EXTERNAL_ID], "is not an AWS region", id="unknown-region"),
-        pytest.param(["--role-arn", ROLE, "--external-id", ""], "orca link kit", id="empty-external-id"),
-        pytest.param(["--role-arn", ROLE, "--external-id", "short"], "orca link kit", id="short-external-id"),
-        pytest.param(["--role-arn", ROLE], "run `orca link kit` first", id="no-external-id-and-no-kit"),
-        pytest.param(["--role-arn", ROLE, "--external-id", EXTERNAL_ID, "--local"], "either --role-arn ARN or --local", id="both-arn-and-local"),
+        pytest.param(
+            ["--role-arn", "arn:aws:iam:123:role/x", "--external-id", EXTERNAL_ID],
+            "is not an IAM role ARN",
+            id="malformed-arn",
+        ),
+        pytest.param(
+            ["--role-arn", "arn:aws:iam::210987654321:user/bob", "--external-id", EXTERNAL_ID],
+            "is an IAM user; Orca needs a role",
+            id="user-arn",
+        ),
+        pytest.param(
+            ["--role-arn", ROLE, "--region", "mars-north-1", "--external-id", EXTERNAL_ID],
+            "is not an AWS region",
+            id="unknown-region",
+        ),
+        pytest.param(
+            ["--role-arn", ROLE, "--external-id", ""], "orca link kit", id="empty-external-id"
+        ),
+        pytest.param(
+            ["--role-arn", ROLE, "--external-id", "short"], "orca link kit", id="short-external-id"
+        ),
+        pytest.param(
+            ["--role-arn", ROLE], "run `orca link kit` first", id="no-external-id-and-no-kit"
+        ),
+        pytest.param(
+            ["--role-arn", ROLE, "--external-id", EXTERNAL_ID, "--local"],
+            "either --role-arn ARN or --local",
+            id="both-arn-and-local",
+        ),
     ],
 )
-def test_bad_input_is_refused_clearly_and_nothing_is_saved(ann: User, args: list[str], message: str) -> None:
+def test_bad_input_is_refused_clearly_and_nothing_is_saved(
+    ann: User, args: list[str], message: str
+) -> None:
     blocks_before = _credentials_blocks()
 
     result = orca("link", "create", "prod", *args)
@@ -154,7 +185,9 @@ def test_bad_input_is_refused_clearly_and_nothing_is_saved(ann: User, args: list
 
 
 def test_a_bad_link_name_is_refused(ann: User) -> None:
-    result = orca("link", "create", "Prod Account", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+    result = orca(
+        "link", "create", "Prod Account", "--role-arn", ROLE, "--external-id", EXTERNAL_ID
+    )
 
     assert result.exit_code == 1
     assert "link name 'Prod Account' must be" in result.stderr
@@ -170,7 +203,10 @@ def test_a_duplicate_link_name_is_refused_and_the_first_link_stays(ann: User) ->
     assert _credentials_blocks() == blocks_before
     assert second.exit_code == 1 and "link 'prod' already exists" in second.stderr
     [link] = _links()
-    assert OrcaLinkedCloudCredentials.load(link["block_document"]).external_id.get_secret_value() == EXTERNAL_ID
+    assert (
+        OrcaLinkedCloudCredentials.load(link["block_document"]).external_id.get_secret_value()
+        == EXTERNAL_ID
+    )
 
 
 def test_removing_a_link_in_use_is_refused(ann: User) -> None:
@@ -193,7 +229,9 @@ def _link_id(name: str) -> int:
         return get_link_by_name(session, 1, name).id
 
 
-@pytest.mark.parametrize("command", [["check", "nope"], ["remove", "nope"]], ids=["check", "remove"])
+@pytest.mark.parametrize(
+    "command", [["check", "nope"], ["remove", "nope"]], ids=["check", "remove"]
+)
 def test_an_unknown_link_is_a_clear_error(ann: User, command: list[str]) -> None:
     result = orca("link", *command)
 
@@ -203,7 +241,9 @@ def test_an_unknown_link_is_a_clear_error(ann: User, command: list[str]) -> None
 
 def test_another_users_link_looks_like_no_link(ann: User, monkeypatch) -> None:
     orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
-    CliRunner().invoke(app, ["user", "add", "bob@example.com", "--password-stdin"], input="correct horse battery")
+    CliRunner().invoke(
+        app, ["user", "add", "bob@example.com", "--password-stdin"], input="correct horse battery"
+    )
 
     result = orca("link", "check", "prod", "--user", "bob@example.com")
 
@@ -239,4 +279,33 @@ def test_rotating_the_external_id_updates_the_block(ann: User) -> None:
     assert bad.exit_code == 1 and "orca link kit" in bad.stderr
     assert good.exit_code == 0, good.output
     [link] = _links()
-    assert OrcaLinkedCloudCredentials.load(link["block_document"]).external_id.get_secret_value() == "n" * 40
+    assert (
+        OrcaLinkedCloudCredentials.load(link["block_document"]).external_id.get_secret_value()
+        == "n" * 40
+    )
+
+
+def test_the_queue_block_starts_from_the_worker_settings_and_keeps_its_edits_on_update(
+    ann: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCA_WORKER_VISIBILITY_SECONDS", "200")
+    monkeypatch.setenv("ORCA_WORKER_POLL_SECONDS", "7")
+    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+    [link] = _links()
+    name = queue_block_name(link["block_document"])
+    created = OrcaRunQueue.load(name)
+    # An edit in the Prefect UI saves the document again under its name.
+    created.visibility_timeout_seconds, created.max_messages = 600, 2
+    created.save(name, overwrite=True)
+
+    updated = orca("link", "update", "prod", "--external-id", "n" * 40)
+
+    assert updated.exit_code == 0, updated.output
+    kept = OrcaRunQueue.load(name)
+    assert (created.queue_url, created.wait_time_seconds) == (link["queue_url"], 7)
+    assert (kept.visibility_timeout_seconds, kept.max_messages, kept.wait_time_seconds) == (
+        600,
+        2,
+        7,
+    )
+    assert kept.credentials.external_id.get_secret_value() == "n" * 40

@@ -46,8 +46,13 @@ def _interrupted_creation(owner: User, name: str, *, age: timedelta) -> str:
     block = f"orca-link-crashed{owner.id}{int(age.total_seconds())}"
     with session_scope(get_settings().effective_database_url) as session:
         links_repo.create_link(
-            session, owner_id=owner.id, name=name, region="us-east-1", role_arn=ROLE,
-            block_document_name=block, pending_since=utcnow() - age,
+            session,
+            owner_id=owner.id,
+            name=name,
+            region="us-east-1",
+            role_arn=ROLE,
+            block_document_name=block,
+            pending_since=utcnow() - age,
         )
     credentials = OrcaLinkedCloudCredentials(
         role_arn=ROLE, external_id=SecretStr(EXTERNAL_ID), region_name="us-east-1"

@@ -20,7 +20,9 @@ def _script(tmp_path: Path, name: str = "job.sh", content: bytes = SCRIPT) -> st
     return str(path)
 
 
-def test_add_stores_version_one_in_s3_with_its_sha256(tmp_path: Path, access: LinkAccess, ann: User) -> None:
+def test_add_stores_version_one_in_s3_with_its_sha256(
+    tmp_path: Path, access: LinkAccess, ann: User
+) -> None:
     result = orca("pipeline", "add", "etl", _script(tmp_path), "--link", "dev")
     shown = listed("pipeline", "show", "etl")
 
@@ -32,7 +34,9 @@ def test_add_stores_version_one_in_s3_with_its_sha256(tmp_path: Path, access: Li
     assert access.user_bucket(ann.id).get("etl/scripts/v1/job.sh") == SCRIPT
 
 
-def test_upload_adds_an_immutable_new_version(tmp_path: Path, access: LinkAccess, ann: User) -> None:
+def test_upload_adds_an_immutable_new_version(
+    tmp_path: Path, access: LinkAccess, ann: User
+) -> None:
     orca("pipeline", "add", "etl", _script(tmp_path), "--link", "dev")
 
     result = orca("pipeline", "upload", "etl", _script(tmp_path, "job.py", b"print('v2')\n"))
@@ -47,34 +51,119 @@ def test_upload_adds_an_immutable_new_version(tmp_path: Path, access: LinkAccess
 @pytest.mark.parametrize(
     ("name", "filename", "content", "options", "message"),
     [
-        pytest.param("etl", "job.exe", SCRIPT, [], "must be a .sh (bash) or .py (python3) file", id="extension"),
+        pytest.param(
+            "etl",
+            "job.exe",
+            SCRIPT,
+            [],
+            "must be a .sh (bash) or .py (python3) file",
+            id="extension",
+        ),
         pytest.param("etl", "job.sh", b"", [], "is empty", id="empty"),
         pytest.param("etl", "job.sh", b"echo \x00hi\n", [], "contains NUL bytes", id="nul-bytes"),
         pytest.param("etl", "job.sh", b"#" * 101, [], "the limit is 100", id="too-large"),
-        pytest.param("ETL", "job.sh", SCRIPT, [], "pipeline name 'ETL' must be", id="uppercase-name"),
-        pytest.param("_etl", "job.sh", SCRIPT, [], "must be 1-64 lowercase", id="leading-underscore"),
+        pytest.param(
+            "ETL", "job.sh", SCRIPT, [], "pipeline name 'ETL' must be", id="uppercase-name"
+        ),
+        pytest.param(
+            "_etl", "job.sh", SCRIPT, [], "must be 1-64 lowercase", id="leading-underscore"
+        ),
         pytest.param("e" * 65, "job.sh", SCRIPT, [], "must be 1-64 lowercase", id="long-name"),
-        pytest.param("etl", "job.sh", SCRIPT, ["--target", "i-123"], "target 'i-123' must be", id="bad-instance-id"),
-        pytest.param("etl", "job.sh", SCRIPT, ["--target", "tag:=x"], "must be instance ids", id="bad-tag"),
-        pytest.param("etl", "job.sh", SCRIPT, ["--runner", "ssm"], "the ssm runner needs --target", id="ssm-without-target"),
-        pytest.param("etl", "job.sh", SCRIPT, ["--runner", "lambda"], "runner 'lambda' must be one of", id="bad-runner"),
-        pytest.param("etl", "job.sh", SCRIPT, ["--timeout", "0"], "timeout must be a positive", id="zero-timeout"),
-        pytest.param("etl", "job.sh", SCRIPT, ["--timeout", "-5"], "timeout must be a positive", id="negative-timeout"),
+        pytest.param(
+            "etl",
+            "job.sh",
+            SCRIPT,
+            ["--target", "i-123"],
+            "target 'i-123' must be",
+            id="bad-instance-id",
+        ),
+        pytest.param(
+            "etl", "job.sh", SCRIPT, ["--target", "tag:=x"], "must be instance ids", id="bad-tag"
+        ),
+        pytest.param(
+            "etl",
+            "job.sh",
+            SCRIPT,
+            ["--runner", "ssm"],
+            "the ssm runner needs --target",
+            id="ssm-without-target",
+        ),
+        pytest.param(
+            "etl",
+            "job.sh",
+            SCRIPT,
+            ["--runner", "lambda"],
+            "runner 'lambda' must be one of",
+            id="bad-runner",
+        ),
+        pytest.param(
+            "etl",
+            "job.sh",
+            SCRIPT,
+            ["--timeout", "0"],
+            "timeout must be a positive",
+            id="zero-timeout",
+        ),
+        pytest.param(
+            "etl",
+            "job.sh",
+            SCRIPT,
+            ["--timeout", "-5"],
+            "timeout must be a positive",
+            id="negative-timeout",
+        ),
         # SSM stops a command after 48 hours; the timeout used to have no upper bound.
-        pytest.param("etl", "job.sh", SCRIPT, ["--timeout", "172801"], "at most 172800 seconds", id="timeout-over-48h"),
+        pytest.param(
+            "etl",
+            "job.sh",
+            SCRIPT,
+            ["--timeout", "172801"],
+            "at most 172800 seconds",
+            id="timeout-over-48h",
+        ),
         # SSM's instance filter refuses an empty tag value; the target used to accept it.
-        pytest.param("etl", "job.sh", SCRIPT, ["--target", "tag:orca="], "give exactly one tag:KEY=VALUE", id="empty-tag-value"),
-        pytest.param("etl", "job.sh", SCRIPT, ["--retries", "-1"], "retries must be between", id="negative-retries"),
-        pytest.param("etl", "job.sh", SCRIPT, ["--ordering-key", "a b"], "ordering key 'a b' must be", id="bad-ordering-key"),
+        pytest.param(
+            "etl",
+            "job.sh",
+            SCRIPT,
+            ["--target", "tag:orca="],
+            "give exactly one tag:KEY=VALUE",
+            id="empty-tag-value",
+        ),
+        pytest.param(
+            "etl",
+            "job.sh",
+            SCRIPT,
+            ["--retries", "-1"],
+            "retries must be between",
+            id="negative-retries",
+        ),
+        pytest.param(
+            "etl",
+            "job.sh",
+            SCRIPT,
+            ["--ordering-key", "a b"],
+            "ordering key 'a b' must be",
+            id="bad-ordering-key",
+        ),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_left_behind(
-    tmp_path: Path, access: LinkAccess, ann: User, monkeypatch,
-    name: str, filename: str, content: bytes, options: list[str], message: str,
+    tmp_path: Path,
+    access: LinkAccess,
+    ann: User,
+    monkeypatch,
+    name: str,
+    filename: str,
+    content: bytes,
+    options: list[str],
+    message: str,
 ) -> None:
     monkeypatch.setenv("ORCA_MAX_SCRIPT_BYTES", "100")
 
-    result = orca("pipeline", "add", name, _script(tmp_path, filename, content), "--link", "dev", *options)
+    result = orca(
+        "pipeline", "add", name, _script(tmp_path, filename, content), "--link", "dev", *options
+    )
 
     assert result.exit_code == 1
     assert message in result.stderr
@@ -92,24 +181,34 @@ def test_unknown_link_and_missing_file_are_clear_errors(tmp_path: Path, access: 
     assert listed("pipeline", "list") == []
 
 
-def test_a_duplicate_name_is_refused_and_the_first_stays(tmp_path: Path, access: LinkAccess, ann: User) -> None:
+def test_a_duplicate_name_is_refused_and_the_first_stays(
+    tmp_path: Path, access: LinkAccess, ann: User
+) -> None:
     orca("pipeline", "add", "etl", _script(tmp_path), "--link", "dev")
 
-    result = orca("pipeline", "add", "etl", _script(tmp_path, "other.sh", b"echo other\n"), "--link", "dev")
+    result = orca(
+        "pipeline", "add", "etl", _script(tmp_path, "other.sh", b"echo other\n"), "--link", "dev"
+    )
 
     assert result.exit_code == 1 and "pipeline 'etl' already exists" in result.stderr
     assert "orca pipeline upload" in result.stderr
     assert stored_objects(access, ann) == ["etl/scripts/v1/job.sh"]
 
 
-def test_remove_refuses_while_runs_are_queued_and_force_stops_them(tmp_path: Path, access: LinkAccess) -> None:
+def test_remove_refuses_while_runs_are_queued_and_force_stops_them(
+    tmp_path: Path, access: LinkAccess
+) -> None:
     orca("pipeline", "add", "etl", _script(tmp_path), "--link", "dev")
     run_id = orca("run", "start", "etl").stdout.strip()
 
     refused = orca("pipeline", "remove", "etl")
     forced = orca("pipeline", "remove", "etl", "--force")
 
-    assert refused.exit_code == 1 and "1 queued or running run(s)" in refused.stderr and "--force" in refused.stderr
+    assert (
+        refused.exit_code == 1
+        and "1 queued or running run(s)" in refused.stderr
+        and "--force" in refused.stderr
+    )
     assert forced.exit_code == 0, forced.output
     assert "stay in s3://orca-sandbox/orca/1/etl/" in forced.stdout
     assert listed("pipeline", "list") == []

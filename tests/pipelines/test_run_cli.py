@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from orca_flows.db.models import User
 from orca_flows.prefect_adapter.link_access import LinkAccess
 from tests.pipelines.conftest import listed, orca, queued_messages
 
@@ -42,22 +41,38 @@ def test_a_run_goes_from_queued_to_succeeded_with_log_and_outputs(pipeline: str)
     assert queued["state"] == "queued" and queued["sequence"] == 1
     assert worker.returncode == 0, worker.stderr
     assert shown["state"] == "succeeded" and shown["exit_code"] == 0 and shown["attempt"] == 1
-    for key in ("ordering_key", "requested_at", "started_at", "finished_at", "command_id", "flow_run_id", "log_uri"):
+    for key in (
+        "ordering_key",
+        "requested_at",
+        "started_at",
+        "finished_at",
+        "command_id",
+        "flow_run_id",
+        "log_uri",
+    ):
         assert shown[key], key
     assert shown["script_version"] == 1
     assert shown["outputs"] == [f"s3://orca-sandbox/orca/1/hello/runs/{run_id}/outputs/result.csv"]
     assert "hello from hello" in logs.stdout
-    assert [run["id"] for run in listed("run", "list", "--pipeline", pipeline, "--state", "succeeded")] == [run_id]
+    assert [
+        run["id"] for run in listed("run", "list", "--pipeline", pipeline, "--state", "succeeded")
+    ] == [run_id]
 
 
 def test_start_wait_exits_zero_only_when_the_run_succeeded(pipeline: str, tmp_path: Path) -> None:
-    worker = subprocess.Popen([ORCA, "worker", "--idle-exit", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [ORCA, "worker", "--idle-exit", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
-        succeeded = subprocess.run([ORCA, "run", "start", pipeline, "--wait"], capture_output=True, text=True, timeout=120)
+        succeeded = subprocess.run(
+            [ORCA, "run", "start", pipeline, "--wait"], capture_output=True, text=True, timeout=120
+        )
         failing = tmp_path / "fail.sh"
         failing.write_text("echo no; exit 4\n")
         orca("pipeline", "upload", pipeline, str(failing))
-        failed = subprocess.run([ORCA, "run", "start", pipeline, "--wait"], capture_output=True, text=True, timeout=120)
+        failed = subprocess.run(
+            [ORCA, "run", "start", pipeline, "--wait"], capture_output=True, text=True, timeout=120
+        )
     finally:
         worker.terminate()
         worker.wait(timeout=60)
@@ -76,7 +91,11 @@ def test_a_stopped_queued_run_is_cancelled_and_never_executes(pipeline: str) -> 
 
     assert stopped.exit_code == 0 and "was queued" in stopped.stdout
     shown = listed("run", "show", run_id)
-    assert shown["state"] == "cancelled" and shown["started_at"] is None and shown["command_id"] is None
+    assert (
+        shown["state"] == "cancelled"
+        and shown["started_at"] is None
+        and shown["command_id"] is None
+    )
     assert "finishing 0 run(s)" in worker.stdout
 
 

@@ -108,9 +108,7 @@ def run_objects(s3: Any) -> Callable[[RunSpec], dict[str, bytes]]:
         prefix = split_s3_uri(spec.output_uri)[1]
         listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
         return {
-            item["Key"][len(prefix) :]: s3.get_object(Bucket=BUCKET, Key=item["Key"])[
-                "Body"
-            ].read()
+            item["Key"][len(prefix) :]: s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
             for item in listing
         }
 

@@ -195,7 +195,7 @@ def test_values_with_shell_syntax_reach_the_script_literally(
     run_objects: Objects,
     tmp_path: Path,
 ) -> None:
-    evil = f"it's \"$(touch {tmp_path}/a)\" `touch {tmp_path}/b` $HOME ${{X}} \\ ;|&\nline 2"
+    evil = f'it\'s "$(touch {tmp_path}/a)" `touch {tmp_path}/b` $HOME ${{X}} \\ ;|&\nline 2'
     script = "import json, os\nprint('SEEN ' + json.dumps(dict(os.environ)))\n"
     spec = make_spec(script, pipeline=evil, environment={"EVIL": evil, "PLAIN": "x"})
 
@@ -220,14 +220,27 @@ def test_missing_python3_is_reported_in_the_log(
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in (
-        "bash", "cat", "cut", "date", "grep", "ls", "mkdir", "mktemp", "mv", "rm",
-        "seq", "setsid", "sha256sum", "sleep", "timeout", "tr", "wc",
+        "bash",
+        "cat",
+        "cut",
+        "date",
+        "grep",
+        "ls",
+        "mkdir",
+        "mktemp",
+        "mv",
+        "rm",
+        "seq",
+        "setsid",
+        "sha256sum",
+        "sleep",
+        "timeout",
+        "tr",
+        "wc",
     ):
         (bin_dir / tool).symlink_to(f"/usr/bin/{tool}")
     (bin_dir / "aws").symlink_to(Path(runner_env["PATH"].split(":")[0]) / "aws")
-    runner = LocalRunner(
-        {**runner_env, "PATH": str(bin_dir)}, state_dir=state_dir, s3_client=s3
-    )
+    runner = LocalRunner({**runner_env, "PATH": str(bin_dir)}, state_dir=state_dir, s3_client=s3)
     spec = make_spec("print('hi')\n", "etl.py")
 
     status = _run(runner, spec)

@@ -217,7 +217,9 @@ def test_status_follows_the_invocation(
     client, stubber = ssm
     if answer is None:
         stubber.add_client_error(
-            "get_command_invocation", "InvocationDoesNotExist", http_status_code=400,
+            "get_command_invocation",
+            "InvocationDoesNotExist",
+            http_status_code=400,
             expected_params=INVOCATION,
         )
     else:

@@ -103,9 +103,11 @@ def test_wrappers_go_over_http_to_the_recorded_server(up: dict) -> None:
     queue.send("m", group_id="g", dedup_id="d1")
     with urllib.request.urlopen(bucket.presigned_get_url("hello.txt")) as response:
         downloaded = response.read()
-    seen = _user_side(up["endpoint_url"]).client("sqs").receive_message(
-        QueueUrl=queue.url, WaitTimeSeconds=1
-    )["Messages"]
+    seen = (
+        _user_side(up["endpoint_url"])
+        .client("sqs")
+        .receive_message(QueueUrl=queue.url, WaitTimeSeconds=1)["Messages"]
+    )
 
     assert sandbox_clients(get_settings()).endpoint_url == up["endpoint_url"]
     assert downloaded == b"over http"
@@ -165,9 +167,14 @@ def test_down_stops_the_process_and_a_second_down_says_so(up: dict, orca_home: P
     assert "not running" in orca("local", "status").stdout
 
 
-def test_up_starts_a_prefect_server_when_none_is_configured(orca_home: Path, tmp_path: Path) -> None:
+def test_up_starts_a_prefect_server_when_none_is_configured(
+    orca_home: Path, tmp_path: Path
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {"PREFECT_HOME": str(tmp_path / "prefect-profile"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env |= {
+        "PREFECT_HOME": str(tmp_path / "prefect-profile"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
     try:
         result = orca("local", "up", env=env)
         state = _recorded(orca_home)

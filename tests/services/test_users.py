@@ -53,7 +53,12 @@ def test_duplicate_email_in_other_case_is_refused(settings: OrcaSettings) -> Non
         pytest.param("ann@", PASSWORD, "email", id="no-domain"),
         pytest.param("", PASSWORD, "email", id="empty-email"),
         pytest.param("ann@example.com", "short", "password", id="short-password"),
-        pytest.param("ann.long.name@example.com", "ann.long.name@example.com", "password", id="password-is-email"),
+        pytest.param(
+            "ann.long.name@example.com",
+            "ann.long.name@example.com",
+            "password",
+            id="password-is-email",
+        ),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_stored(

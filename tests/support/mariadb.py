@@ -103,8 +103,6 @@ def start_mariadb(binary: str, root: Path) -> MariaDB:
         except pymysql.err.OperationalError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(
-                    f"MariaDB did not start; see {root / 'server.log'}"
-                ) from None
+                raise RuntimeError(f"MariaDB did not start; see {root / 'server.log'}") from None
             time.sleep(0.2)
     return MariaDB(process=process, port=port, datadir=datadir)

@@ -53,5 +53,7 @@ def start_prefect_server(api_url: str, home: Path) -> PrefectServer:
         except (urllib.error.URLError, OSError):
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"Prefect server did not start; see {home / 'server.log'}") from None
+                raise RuntimeError(
+                    f"Prefect server did not start; see {home / 'server.log'}"
+                ) from None
             time.sleep(0.25)

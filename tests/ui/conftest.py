@@ -28,8 +28,18 @@ from ui.session import USER_KEY, SignedIn
 ROUTER = Path(__file__).resolve().parents[2] / "ui" / "streamlit_app.py"
 WORK_PAGES = ("task_summary", "task_overview", "script_upload", "task_scheduling", "cloud_setup")
 _TEXT_ELEMENTS = (
-    "title", "header", "subheader", "markdown", "caption", "text", "code",
-    "success", "info", "warning", "error", "exception",
+    "title",
+    "header",
+    "subheader",
+    "markdown",
+    "caption",
+    "text",
+    "code",
+    "success",
+    "info",
+    "warning",
+    "error",
+    "exception",
 )
 
 
@@ -88,9 +98,17 @@ def link_the_sandbox(user: User, name: str = "sandbox") -> None:
     create_local_link(get_settings(), Actor(user.id, user.email), name)
 
 
-def add_script(user: User, pipeline: str, script: bytes, filename: str = "job.sh", link: str = "sandbox") -> None:
+def add_script(
+    user: User, pipeline: str, script: bytes, filename: str = "job.sh", link: str = "sandbox"
+) -> None:
     """Give ``user`` a pipeline on ``link`` with ``script`` as version 1."""
-    add_pipeline(get_settings(), Actor(user.id, user.email), pipeline, ScriptFile(filename, script), link_name=link)
+    add_pipeline(
+        get_settings(),
+        Actor(user.id, user.email),
+        pipeline,
+        ScriptFile(filename, script),
+        link_name=link,
+    )
 
 
 def offline_pipeline(user: User, pipeline: str, link: str = "offline") -> None:
@@ -103,23 +121,42 @@ def offline_pipeline(user: User, pipeline: str, link: str = "offline") -> None:
         found = links_repo.get_link_by_name(session, user.id, link)
         if found is None:
             found = links_repo.create_link(
-                session, owner_id=user.id, name=link, region="us-east-1",
+                session,
+                owner_id=user.id,
+                name=link,
+                region="us-east-1",
                 block_document_name=f"orca-link-offline-{user.id}",
             )
             found.local = True  # runner "local" by default, as on the sandbox
         row = pipelines_repo.create_pipeline(
-            session, owner_id=user.id, name=pipeline, link_id=found.id, runner="local",
-            ordering_key="pipeline", timeout_seconds=60, retries=0, environment={},
+            session,
+            owner_id=user.id,
+            name=pipeline,
+            link_id=found.id,
+            runner="local",
+            ordering_key="pipeline",
+            timeout_seconds=60,
+            retries=0,
+            environment={},
         )
         pipelines_repo.add_script_version(
-            session, row, s3_key=script_key(user.id, pipeline, 1, "job.sh"),
-            sha256="0" * 64, size_bytes=1, uploaded_by=user.id,
+            session,
+            row,
+            s3_key=script_key(user.id, pipeline, 1, "job.sh"),
+            sha256="0" * 64,
+            size_bytes=1,
+            uploaded_by=user.id,
         )
 
 
 def offline_runs(
-    user: User, pipeline: str, states: list[str], *, start: datetime | None = None,
-    every: timedelta = timedelta(minutes=1), seconds: float = 30.0,
+    user: User,
+    pipeline: str,
+    states: list[str],
+    *,
+    start: datetime | None = None,
+    every: timedelta = timedelta(minutes=1),
+    seconds: float = 30.0,
 ) -> list[str]:
     """Runs of ``pipeline`` in ``states``, requested ``every`` apart from ``start``; finished
     ones ran ``seconds``. Returns their ids, oldest first."""
@@ -127,12 +164,18 @@ def offline_runs(
     ids = []
     with session_scope(get_settings().effective_database_url) as session:
         row = pipelines_repo.get_pipeline_by_name(session, user.id, pipeline)
-        version = session.scalars(select(ScriptVersion).where(ScriptVersion.pipeline_id == row.id)).first()
+        version = session.scalars(
+            select(ScriptVersion).where(ScriptVersion.pipeline_id == row.id)
+        ).first()
         for index, state in enumerate(states):
             requested = start + every * index
             run = runs_repo.create_run(
-                session, owner_id=user.id, pipeline_id=row.id, script_version_id=version.id,
-                ordering_key=f"p-{row.id}", requested_by=f"user:{user.id}",
+                session,
+                owner_id=user.id,
+                pipeline_id=row.id,
+                script_version_id=version.id,
+                ordering_key=f"p-{row.id}",
+                requested_by=f"user:{user.id}",
             )
             run.requested_at = requested
             run.s3_prefix = run_prefix(user.id, pipeline, run.id)

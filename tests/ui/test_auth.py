@@ -73,12 +73,28 @@ def test_register_then_log_in_opens_the_work_pages() -> None:
     ("email", "password", "confirmation", "field", "message"),
     [
         pytest.param("carl", PASSWORD, PASSWORD, "email", "not a valid email", id="bad-email"),
-        pytest.param("carl@example.com", "short", "short", "password", "use at least 12", id="short"),
-        pytest.param("carl@example.com", "carl@example.com", "carl@example.com", "password",
-                     "must not be the email", id="password-is-email"),
-        pytest.param("carl@example.com", PASSWORD, PASSWORD + "!", "confirmation",
-                     "the two passwords differ", id="confirmation-differs"),
-        pytest.param("ann@example.com", PASSWORD, PASSWORD, "email", "already exists", id="duplicate"),
+        pytest.param(
+            "carl@example.com", "short", "short", "password", "use at least 12", id="short"
+        ),
+        pytest.param(
+            "carl@example.com",
+            "carl@example.com",
+            "carl@example.com",
+            "password",
+            "must not be the email",
+            id="password-is-email",
+        ),
+        pytest.param(
+            "carl@example.com",
+            PASSWORD,
+            PASSWORD + "!",
+            "confirmation",
+            "the two passwords differ",
+            id="confirmation-differs",
+        ),
+        pytest.param(
+            "ann@example.com", PASSWORD, PASSWORD, "email", "already exists", id="duplicate"
+        ),
     ],
 )
 def test_a_refused_registration_says_why_under_the_field(
@@ -104,7 +120,9 @@ def test_wrong_email_and_wrong_password_read_the_same(ann: User) -> None:
     assert wrong_password.title[0].value == "Log in to Orca"
 
 
-def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(ann: User, clock: list[datetime]) -> None:
+def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(
+    ann: User, clock: list[datetime]
+) -> None:
     app = app_as(None).run()
     for _ in range(FAILURES_TO_LOCK):
         log_in(app, ann.email, "not the password")

@@ -18,20 +18,25 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import playwright.sync_api as playwright  # noqa: E402 - a test dependency (the test extra)
 import pytest
 
 from orca_flows.cli.ui import streamlit_command
 from orca_flows.local.sandbox import SandboxState
 from tests.conftest import PASSWORD
 
-import playwright.sync_api as playwright  # noqa: E402 - a test dependency (the test extra)
-
 CHROMIUM = Path("/usr/bin/chromium")
 # `make test` and CI set ORCA_REQUIRE_BROWSER=1: there a missing browser fails the run.
 _REQUIRE_BROWSER = os.environ.get("ORCA_REQUIRE_BROWSER") == "1"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCRIPT = b"""#!/bin/bash
 echo "hello from the browser test"
@@ -58,8 +63,13 @@ def _free_port() -> int:
 def _start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
     # os.environ carries this test's ORCA_HOME and the Prefect server's PREFECT_API_URL.
     with open(log, "wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ),
-                                start_new_session=True)
+        return subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+            start_new_session=True,
+        )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -118,11 +128,15 @@ def test_register_link_upload_run_and_watch_in_a_browser(
 
         def settled() -> None:
             # Streamlit keeps the previous run's elements until a run ends: wait for the end.
-            expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+            expect(page.get_by_test_id("stApp")).to_have_attribute(
+                "data-test-script-state", "notRunning"
+            )
 
         def shot(name: str) -> None:
             settled()
-            page.screenshot(path=shots / f"{len(list(shots.iterdir())):02d}-{name}.png", full_page=True)
+            page.screenshot(
+                path=shots / f"{len(list(shots.iterdir())):02d}-{name}.png", full_page=True
+            )
 
         def go(title: str, heading: str | None = None) -> None:
             page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
@@ -192,6 +206,11 @@ def test_register_link_upload_run_and_watch_in_a_browser(
         browser.close()
 
     assert sorted(p.name for p in shots.iterdir()) == [
-        "00-login.png", "01-register.png", "02-cloud-setup.png", "03-script-upload.png",
-        "04-task-summary.png", "05-task-overview.png", "06-task-scheduling.png",
+        "00-login.png",
+        "01-register.png",
+        "02-cloud-setup.png",
+        "03-script-upload.png",
+        "04-task-summary.png",
+        "05-task-overview.png",
+        "06-task-scheduling.png",
     ]

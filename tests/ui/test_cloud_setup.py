@@ -78,7 +78,9 @@ def test_the_kit_shows_the_external_id_once_and_links_the_role(
 
     external_id = kit.code[0].value
     assert len(external_id) >= 32
-    assert [b.label for b in kit.get("download_button")] == ["Download the template (orca-link.json)"]
+    assert [b.label for b in kit.get("download_button")] == [
+        "Download the template (orca-link.json)"
+    ]
     assert "quickcreate" in kit.get("link_button")[0].proto.url
     assert "aws cloudformation" in kit.code[1].value
     assert widget(kit, "text_input", "Role ARN").value == ROLE  # predicted from the account
@@ -93,8 +95,22 @@ def test_the_kit_shows_the_external_id_once_and_links_the_role(
 @pytest.mark.parametrize(
     ("name", "role_arn", "external_id", "field", "message"),
     [
-        pytest.param("Prod Account", ROLE, "e" * 40, "name", "link name 'Prod Account' must be", id="bad-name"),
-        pytest.param("prod", "arn:aws:iam:123:role/x", "e" * 40, "role_arn", "is not an IAM role ARN", id="bad-arn"),
+        pytest.param(
+            "Prod Account",
+            ROLE,
+            "e" * 40,
+            "name",
+            "link name 'Prod Account' must be",
+            id="bad-name",
+        ),
+        pytest.param(
+            "prod",
+            "arn:aws:iam:123:role/x",
+            "e" * 40,
+            "role_arn",
+            "is not an IAM role ARN",
+            id="bad-arn",
+        ),
         pytest.param("prod", ROLE, "", "external_id", "run `orca link kit` first", id="no-kit"),
     ],
 )
@@ -108,7 +124,9 @@ def test_a_refused_link_says_why_under_the_field(
     assert "No links yet" in texts(app)
 
 
-def test_a_bad_account_id_is_refused_under_its_field(ann: User, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_account_id_is_refused_under_its_field(
+    ann: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ORCA_ACCOUNT_ID", "123456789012")
     app = open_page(ann, "cloud_setup")
     widget(app, "text_input", "Your AWS account id (optional, 12 digits)").input("12345")

@@ -29,7 +29,9 @@ def bobs_run(ann: User, bob: User) -> str:
     her own pipeline ``mine``."""
     offline_pipeline(bob, "secret", link="secret-link")
     offline_pipeline(ann, "mine")
-    schedules.set_schedule(get_settings(), actor_of(get_settings(), bob.id), "secret", interval_seconds=3600)
+    schedules.set_schedule(
+        get_settings(), actor_of(get_settings(), bob.id), "secret", interval_seconds=3600
+    )
     return offline_runs(bob, "secret", ["succeeded", "failed", "queued"])[-1]
 
 
@@ -40,7 +42,9 @@ def test_bob_s_run_id_in_task_overview_reads_like_an_unknown_one(ann: User, bobs
     nobodys = open_page(ann, "task_overview", run=unknown)
 
     assert texts(bobs).replace(bobs_run, "ID") == texts(nobodys).replace(unknown, "ID")
-    assert [e.value for e in bobs.error] == [f"run '{bobs_run}' does not exist. See `orca run list`."]
+    assert [e.value for e in bobs.error] == [
+        f"run '{bobs_run}' does not exist. See `orca run list`."
+    ]
     assert not bobs.get("download_button") and not bobs.code
     assert [b.label for b in bobs.button] == []  # no Stop, no Re-run
 
@@ -90,9 +94,15 @@ def _refusal(action: Callable[[], object]) -> str:
         pytest.param(view_run, "run", id="open-run"),
         pytest.param(run_details, "run", id="run-details"),
         pytest.param(read_log, "run", id="read-log"),
-        pytest.param(lambda s, a, name: read_output(s, a, name, "s3://x/outputs/y"), "run", id="download"),
+        pytest.param(
+            lambda s, a, name: read_output(s, a, name, "s3://x/outputs/y"), "run", id="download"
+        ),
         pytest.param(stop_run, "run", id="stop-run"),
-        pytest.param(lambda s, a, name: list_run_page(s, a, RunFilter(pipeline=name)), "secret", id="filter-summary"),
+        pytest.param(
+            lambda s, a, name: list_run_page(s, a, RunFilter(pipeline=name)),
+            "secret",
+            id="filter-summary",
+        ),
     ],
 )
 def test_every_action_on_bob_s_ids_reads_like_an_unknown_id(
@@ -110,7 +120,8 @@ def test_every_action_on_bob_s_ids_reads_like_an_unknown_id(
 
 
 @pytest.mark.parametrize(
-    "action", [pytest.param(check_link, id="check-link"), pytest.param(remove_link, id="remove-link")]
+    "action",
+    [pytest.param(check_link, id="check-link"), pytest.param(remove_link, id="remove-link")],
 )
 def test_every_link_action_on_bob_s_link_reads_like_an_unknown_one(
     ann: User, bobs_run: str, action: Callable[..., object]
@@ -127,11 +138,36 @@ def test_every_link_action_on_bob_s_link_reads_like_an_unknown_one(
 @pytest.mark.parametrize(
     "action",
     [
-        pytest.param(lambda settings, user, name: submit_run(settings, actor_of(settings, user), name, requested_by="user"), id="run"),
-        pytest.param(lambda settings, user, name: schedules.set_schedule(settings, actor_of(settings, user), name, cron="0 3 * * *"), id="schedule"),
-        pytest.param(lambda settings, user, name: schedules.pause_schedule(settings, actor_of(settings, user), name), id="pause"),
-        pytest.param(lambda settings, user, name: schedules.resume_schedule(settings, actor_of(settings, user), name), id="resume"),
-        pytest.param(lambda settings, user, name: schedules.remove_schedule(settings, actor_of(settings, user), name), id="remove-schedule"),
+        pytest.param(
+            lambda settings, user, name: submit_run(
+                settings, actor_of(settings, user), name, requested_by="user"
+            ),
+            id="run",
+        ),
+        pytest.param(
+            lambda settings, user, name: schedules.set_schedule(
+                settings, actor_of(settings, user), name, cron="0 3 * * *"
+            ),
+            id="schedule",
+        ),
+        pytest.param(
+            lambda settings, user, name: schedules.pause_schedule(
+                settings, actor_of(settings, user), name
+            ),
+            id="pause",
+        ),
+        pytest.param(
+            lambda settings, user, name: schedules.resume_schedule(
+                settings, actor_of(settings, user), name
+            ),
+            id="resume",
+        ),
+        pytest.param(
+            lambda settings, user, name: schedules.remove_schedule(
+                settings, actor_of(settings, user), name
+            ),
+            id="remove-schedule",
+        ),
     ],
 )
 def test_every_pipeline_action_on_bob_s_pipeline_reads_like_an_unknown_one(

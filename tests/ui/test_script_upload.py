@@ -30,7 +30,9 @@ def pipeline_names(user: User) -> list[str]:
     return [p.name for p in list_pipelines(get_settings(), Actor(user.id, user.email))]
 
 
-def new_pipeline(user: User, name: str, upload: tuple[str, bytes] | None, **fields: object) -> AppTest:
+def new_pipeline(
+    user: User, name: str, upload: tuple[str, bytes] | None, **fields: object
+) -> AppTest:
     app = open_page(user, "script_upload")
     form = app.get("form")[0]
     form.text_input[0].input(name)
@@ -74,22 +76,57 @@ def test_a_new_version_shows_its_number_and_sha256(sandbox: SandboxState, ann: U
 @pytest.mark.parametrize(
     ("name", "upload", "fields", "field", "message"),
     [
-        pytest.param("tool", ("tool.exe", b"MZ\x90\x00"), {}, "script",
-                     "'tool.exe' must be a .sh (bash) or .py (python3) file.", id="exe"),
+        pytest.param(
+            "tool",
+            ("tool.exe", b"MZ\x90\x00"),
+            {},
+            "script",
+            "'tool.exe' must be a .sh (bash) or .py (python3) file.",
+            id="exe",
+        ),
         pytest.param("empty", ("job.sh", b""), {}, "script", "is empty", id="empty-script"),
         pytest.param("nofile", None, {}, "script", "choose the .sh or .py file", id="no-file"),
-        pytest.param("Bad Name", ("job.sh", SCRIPT), {}, "name", "pipeline name 'Bad Name' must be", id="bad-name"),
-        pytest.param("remote", ("job.sh", SCRIPT), {"Runner": "ssm"}, "target",
-                     "the ssm runner needs --target", id="ssm-without-target"),
-        pytest.param("slow", ("job.sh", SCRIPT), {"Timeout (seconds)": 0}, "timeout",
-                     "timeout must be a positive number", id="zero-timeout"),
-        pytest.param("retry", ("job.sh", SCRIPT), {"Retries": 99}, "retries",
-                     "retries must be between 0 and 10", id="too-many-retries"),
+        pytest.param(
+            "Bad Name",
+            ("job.sh", SCRIPT),
+            {},
+            "name",
+            "pipeline name 'Bad Name' must be",
+            id="bad-name",
+        ),
+        pytest.param(
+            "remote",
+            ("job.sh", SCRIPT),
+            {"Runner": "ssm"},
+            "target",
+            "the ssm runner needs --target",
+            id="ssm-without-target",
+        ),
+        pytest.param(
+            "slow",
+            ("job.sh", SCRIPT),
+            {"Timeout (seconds)": 0},
+            "timeout",
+            "timeout must be a positive number",
+            id="zero-timeout",
+        ),
+        pytest.param(
+            "retry",
+            ("job.sh", SCRIPT),
+            {"Retries": 99},
+            "retries",
+            "retries must be between 0 and 10",
+            id="too-many-retries",
+        ),
     ],
 )
 def test_a_refused_upload_says_why_under_the_field(
-    ann: User, name: str, upload: tuple[str, bytes] | None,
-    fields: dict[str, object], field: str, message: str,
+    ann: User,
+    name: str,
+    upload: tuple[str, bytes] | None,
+    fields: dict[str, object],
+    field: str,
+    message: str,
 ) -> None:
     offline_pipeline(ann, "existing")  # a link to upload to; refusals come before AWS
 

@@ -70,7 +70,9 @@ def test_lockout_counts_concurrent_failures_and_expires(
     assert auth.authenticate(settings, user.email, PASSWORD).user_id == user.id
 
 
-def test_register_refuses_a_different_confirmation_and_stores_nothing(settings: OrcaSettings) -> None:
+def test_register_refuses_a_different_confirmation_and_stores_nothing(
+    settings: OrcaSettings,
+) -> None:
     with pytest.raises(InvalidInputError) as caught:
         auth.register(settings, "ann@example.com", PASSWORD, PASSWORD + "x")
 
@@ -89,7 +91,11 @@ def test_summary_queries_page_filter_and_scope_to_the_owner(settings: OrcaSettin
     counts = count_by_state(settings, owner, RunFilter(states=("failed",)))
     page = list_run_page(settings, owner, RunFilter(), page=3, page_size=5)
     past_the_end = list_run_page(settings, owner, RunFilter(), page=9, page_size=5)
-    failed = list_run_page(settings, owner, RunFilter(pipeline="etl", states=("failed",), since=T0 + timedelta(minutes=4)))
+    failed = list_run_page(
+        settings,
+        owner,
+        RunFilter(pipeline="etl", states=("failed",), since=T0 + timedelta(minutes=4)),
+    )
     points = duration_points(settings, owner, RunFilter())
     summary = summarize_runs(settings, owner, RunFilter(states=("failed",)), page=3, page_size=5)
     with pytest.raises(NotFoundError, match="pipeline 'secret' does not exist"):
@@ -97,7 +103,14 @@ def test_summary_queries_page_filter_and_scope_to_the_owner(settings: OrcaSettin
     with pytest.raises(InvalidInputError, match="state 'done' must be one of"):
         list_run_page(settings, owner, RunFilter(states=("done",)))
 
-    assert counts == {"queued": 4, "running": 0, "succeeded": 4, "failed": 4, "timed_out": 0, "cancelled": 0}
+    assert counts == {
+        "queued": 4,
+        "running": 0,
+        "succeeded": 4,
+        "failed": 4,
+        "timed_out": 0,
+        "cancelled": 0,
+    }
     assert (page.total, page.pages, [r.id for r in page.rows]) == (12, 3, ids[::-1][10:])
     assert past_the_end.page == 3 and past_the_end.rows == page.rows
     assert [r.id for r in failed.rows] == [ids[10], ids[7], ids[4]]
@@ -106,4 +119,6 @@ def test_summary_queries_page_filter_and_scope_to_the_owner(settings: OrcaSettin
     # The page's one-unit read gives the same answers as the three queries.
     assert summary.counts == counts
     assert summary.points == duration_points(settings, owner, RunFilter(states=("failed",)))
-    assert summary.page == list_run_page(settings, owner, RunFilter(states=("failed",)), page=3, page_size=5)
+    assert summary.page == list_run_page(
+        settings, owner, RunFilter(states=("failed",)), page=3, page_size=5
+    )

@@ -32,7 +32,9 @@ def queued(sandbox: SandboxState, ann: User) -> str:
     """A queued run of ann's pipeline ``nightly`` on the sandbox (no worker takes it)."""
     link_the_sandbox(ann)
     add_script(ann, "nightly", SCRIPT)
-    return submit_run(get_settings(), Actor(ann.id, ann.email), "nightly", requested_by=f"user:{ann.id}").run_id
+    return submit_run(
+        get_settings(), Actor(ann.id, ann.email), "nightly", requested_by=f"user:{ann.id}"
+    ).run_id
 
 
 def finish(user: User, run_id: str, outputs: dict[str, bytes]) -> None:
@@ -48,8 +50,14 @@ def finish(user: User, run_id: str, outputs: dict[str, bytes]) -> None:
     with session_scope(settings.effective_database_url) as session:
         started = utcnow() - timedelta(seconds=75)
         compare_and_set_state(
-            session, run_id, RunState.QUEUED, RunState.SUCCEEDED, started_at=started,
-            finished_at=started + timedelta(seconds=65), exit_code=0, attempt=1,
+            session,
+            run_id,
+            RunState.QUEUED,
+            RunState.SUCCEEDED,
+            started_at=started,
+            finished_at=started + timedelta(seconds=65),
+            exit_code=0,
+            attempt=1,
         )
 
 
@@ -110,5 +118,7 @@ def test_re_run_queues_a_new_run_and_opens_it(ann: User, queued: str) -> None:
 def test_an_unknown_run_id_says_it_does_not_exist(ann: User) -> None:
     app = open_page(ann, "task_overview", run="no-such-run")
 
-    assert [e.value for e in app.error] == ["run 'no-such-run' does not exist. See `orca run list`."]
+    assert [e.value for e in app.error] == [
+        "run 'no-such-run' does not exist. See `orca run list`."
+    ]
     assert not app.get("download_button") and "Stop" not in [b.label for b in app.button]

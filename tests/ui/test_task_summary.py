@@ -42,7 +42,12 @@ def test_counts_table_and_chart_show_the_user_s_runs(ann: User) -> None:
     app = open_page(ann, "task_summary")
 
     assert counts(app) == {
-        "queued": 1, "running": 1, "succeeded": 2, "failed": 1, "timed_out": 0, "cancelled": 0,
+        "queued": 1,
+        "running": 1,
+        "succeeded": 2,
+        "failed": 1,
+        "timed_out": 0,
+        "cancelled": 0,
     }
     rows = table(app)
     assert [row["run"] for row in rows] == ids[::-1]  # newest first

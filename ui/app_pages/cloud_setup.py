@@ -51,7 +51,9 @@ def _link_panel(link: LinkView) -> None:
                 removal = remove_link(orca_settings(), current_actor(), link.name)
                 note = (
                     f" Prefect kept its block documents {', '.join(removal.leftover_blocks)}: "
-                    "delete them in the Prefect UI." if removal.leftover_blocks else ""
+                    "delete them in the Prefect UI."
+                    if removal.leftover_blocks
+                    else ""
                 )
                 flash(
                     f"Removed link {link.name!r}; the stack in your account stays until you "
@@ -63,7 +65,9 @@ def _link_panel(link: LinkView) -> None:
 def _sandbox_section(sandbox_running: bool) -> None:
     st.subheader("Use the local sandbox")
     if not sandbox_running:
-        st.caption("The local sandbox is not running; start it with `orca local up` to link it here.")
+        st.caption(
+            "The local sandbox is not running; start it with `orca local up` to link it here."
+        )
         return
     errors = FieldErrors("sandbox")
     with st.form("sandbox"):
@@ -80,7 +84,9 @@ def _sandbox_section(sandbox_running: bool) -> None:
 
 def _kit_section() -> None:
     st.subheader("Link an AWS account")
-    st.markdown("**1. Get the kit**: a CloudFormation stack in your account creates the role Orca assumes.")
+    st.markdown(
+        "**1. Get the kit**: a CloudFormation stack in your account creates the role Orca assumes."
+    )
     errors = FieldErrors("kit")
     with st.form("kit"):
         with errors.field("region"):
@@ -92,16 +98,22 @@ def _kit_section() -> None:
     if submitted:
         with errors.catch():
             st.session_state[KIT_KEY] = generate_kit(
-                orca_settings(), current_actor(), region=region.strip(),
+                orca_settings(),
+                current_actor(),
+                region=region.strip(),
                 user_account_id=account.strip() or None,
             )
     result = st.session_state.get(KIT_KEY)
     if result is not None:
         kit = result.kit
-        st.markdown("**ExternalId** (shown once: Orca keeps it for step 2, copy it if you deploy by hand)")
+        st.markdown(
+            "**ExternalId** (shown once: Orca keeps it for step 2, copy it if you deploy by hand)"
+        )
         st.code(kit.external_id, language=None)
         st.download_button(
-            "Download the template (orca-link.json)", kit.template_json, "orca-link.json",
+            "Download the template (orca-link.json)",
+            kit.template_json,
+            "orca-link.json",
             "application/json",
         )
         st.link_button("Open the quick-create page in the AWS console", kit.quick_create_url)
@@ -118,19 +130,27 @@ def _create_form(role_arn: str | None) -> None:
             name = st.text_input("Link name", placeholder="prod")
         with errors.field("role_arn"):
             arn = st.text_input(
-                "Role ARN", value=role_arn or "", placeholder="arn:aws:iam::123456789012:role/OrcaAccess"
+                "Role ARN",
+                value=role_arn or "",
+                placeholder="arn:aws:iam::123456789012:role/OrcaAccess",
             )
         with errors.field("region"):
             region = st.text_input("Region", value="us-east-1")
         with errors.field("external_id"):
-            external_id = st.text_input("ExternalId (leave empty to use the kit's)", type="password")
+            external_id = st.text_input(
+                "ExternalId (leave empty to use the kit's)", type="password"
+            )
         submitted = st.form_submit_button("Create the link", type="primary")
         errors.general()
     if submitted:
         with errors.catch(kinds={"link": "name"}):
             link = create_link(
-                orca_settings(), current_actor(), name.strip(), role_arn=arn.strip(),
-                region=region.strip() or None, external_id=external_id.strip() or None,
+                orca_settings(),
+                current_actor(),
+                name.strip(),
+                role_arn=arn.strip(),
+                region=region.strip() or None,
+                external_id=external_id.strip() or None,
             )
             st.session_state.pop(KIT_KEY, None)  # the ExternalId is not shown again
             flash(f"Linked {link.name!r}. Run its check above to verify every step.")

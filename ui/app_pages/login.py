@@ -24,4 +24,6 @@ if submitted:
         sign_in(actor)
         st.rerun()  # the router now offers the work pages
 
-st.page_link("app_pages/register.py", label="No account yet? Register", icon=":material/person_add:")
+st.page_link(
+    "app_pages/register.py", label="No account yet? Register", icon=":material/person_add:"
+)

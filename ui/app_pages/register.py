@@ -17,11 +17,15 @@ with st.form("register"):
         email = st.text_input("Email", autocomplete="email")
     with errors.field("password"):
         password = st.text_input(
-            "Password", type="password", autocomplete="new-password",
+            "Password",
+            type="password",
+            autocomplete="new-password",
             help=f"At least {MIN_PASSWORD_LENGTH} characters, and not your email address.",
         )
     with errors.field("confirmation"):
-        confirmation = st.text_input("Confirm password", type="password", autocomplete="new-password")
+        confirmation = st.text_input(
+            "Confirm password", type="password", autocomplete="new-password"
+        )
     submitted = st.form_submit_button("Register", type="primary")
     errors.general()
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Result, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orca_flows.db.models import OrderingKeyCounter, Run
 from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE matched (an UPDATE's result is a cursor result)."""
+    return cast(CursorResult[Any], result).rowcount
+
 
 __all__ = [
     "active_runs",
@@ -38,18 +44,18 @@ def next_sequence(session: Session, ordering_key: str) -> int:
         .where(OrderingKeyCounter.ordering_key == ordering_key)
         .values(last_sequence=OrderingKeyCounter.last_sequence + 1)
     )
-    if session.execute(bump).rowcount == 0:
+    if _rowcount(session.execute(bump)) == 0:
         try:
             with session.begin_nested():
                 session.add(OrderingKeyCounter(ordering_key=ordering_key, last_sequence=1))
             return 1
         except IntegrityError:
             session.execute(bump)
-    return session.scalar(
+    return session.scalars(
         select(OrderingKeyCounter.last_sequence).where(
             OrderingKeyCounter.ordering_key == ordering_key
         )
-    )
+    ).one()
 
 
 def create_run(
@@ -103,7 +109,7 @@ def compare_and_set_state(
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
-    return result.rowcount == 1
+    return _rowcount(result) == 1
 
 
 def earlier_unfinished_runs(session: Session, run: Run) -> Sequence[Run]:
@@ -163,4 +169,4 @@ def mark_stop_requested(session: Session, run_id: str, moment: datetime) -> bool
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
-    return result.rowcount == 1
+    return _rowcount(result) == 1

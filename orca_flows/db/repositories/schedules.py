@@ -28,7 +28,10 @@ def create_schedule(
 ) -> Schedule:
     """Insert an active schedule without its deployment yet (the unique pipeline_id fails here)."""
     schedule = Schedule(
-        pipeline_id=pipeline_id, cron=cron, interval_seconds=interval_seconds, timezone=timezone,
+        pipeline_id=pipeline_id,
+        cron=cron,
+        interval_seconds=interval_seconds,
+        timezone=timezone,
         active=True,
     )
     session.add(schedule)
