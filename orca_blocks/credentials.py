@@ -178,7 +178,9 @@ class OrcaLinkedCloudCredentials(CredentialsBlock):
                 [
                     self.model_dump(mode="json", exclude={"external_id", "orca_credentials"}),
                     self.external_id.get_secret_value(),
-                    self.orca_credentials.model_dump(mode="json", context={"include_secrets": True}),
+                    self.orca_credentials.model_dump(
+                        mode="json", context={"include_secrets": True}
+                    ),
                 ],
                 sort_keys=True,
                 default=str,

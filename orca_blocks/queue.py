@@ -1,4 +1,4 @@
-"""The run queue block: the SQS FIFO queue in the linked account where runs wait, in order."""
+"""The run queue block: a link's SQS FIFO queue and how workers poll it."""
 
 from typing import Any
 
@@ -8,12 +8,27 @@ from pydantic import Field, field_validator
 from orca_blocks._validation import refused_as_value_error
 from orca_blocks.credentials import OrcaLinkedCloudCredentials
 from orca_flows.domain.rules import check_fifo_queue_url
+from orca_flows.settings import OrcaSettings
 
-__all__ = ["OrcaRunQueue"]
+__all__ = ["MIN_VISIBILITY_SECONDS", "OrcaRunQueue"]
+
+# A worker checks on a run (and renews its visibility) every 2 s at most; below 10 s a
+# slow call or two would let the message reappear to other workers mid-run.
+MIN_VISIBILITY_SECONDS = 10
+
+# The worker settings are the defaults of a new block (one copy of each default).
+_DEFAULTS = OrcaSettings.model_fields
 
 
 class OrcaRunQueue(Block):
-    """The SQS FIFO queue a worker polls for the runs of one linked account.
+    """The SQS FIFO queue of one linked account, and how Orca's workers poll it.
+
+    Every worker serving the link reads this block on each links refresh (every 30 s) and
+    uses its visibility timeout, long-poll wait and batch size for the link's queue; edit
+    it in the Prefect UI to change them, no restart needed. A worker started with
+    ``ORCA_WORKER_VISIBILITY_SECONDS`` or ``ORCA_WORKER_POLL_SECONDS`` set uses those for
+    every queue instead (it logs so). The dead-letter queue is not a field: SQS moves a
+    message there by the queue's own redrive policy, which the link's stack sets.
 
     Example:
         Poll the queue once:
@@ -31,37 +46,43 @@ class OrcaRunQueue(Block):
     _logo_url = OrcaLinkedCloudCredentials._logo_url
     _documentation_url = OrcaLinkedCloudCredentials._documentation_url
     _description = (
-        "The SQS FIFO queue of a linked AWS account where Orca's runs wait, in order, for a worker."
+        "The SQS FIFO queue of a linked AWS account where Orca's runs wait, in order, and "
+        "how Orca's workers poll it; workers pick up an edit within 30 seconds."
     )
 
     queue_url: str = Field(
         default=...,
         description=(
-            "URL of the FIFO queue, "
-            "e.g. https://sqs.us-east-1.amazonaws.com/123456789012/orca-runs.fifo."
+            "URL of the link's FIFO queue, "
+            "e.g. https://sqs.us-east-1.amazonaws.com/123456789012/orca-runs.fifo. "
+            "Workers use this block only while it names the queue of its link."
         ),
         title="Queue URL",
     )
     visibility_timeout_seconds: int = Field(
-        default=300,
-        ge=0,
+        default=_DEFAULTS["worker_visibility_seconds"].default,
+        ge=MIN_VISIBILITY_SECONDS,
         le=43200,
         description=(
-            "Seconds a received run stays hidden from other workers until the worker "
-            "extends it, 0 to 43200."
+            "Seconds a received run stays hidden from other workers, 10 to 43200; the worker "
+            "renews it at least every third of it while the run goes. After a worker dies "
+            "its runs come back when it lapses."
         ),
     )
     wait_time_seconds: int = Field(
-        default=20,
+        default=_DEFAULTS["worker_poll_seconds"].default,
         ge=0,
         le=20,
         description="Long-poll wait per receive in seconds, 0 to 20.",
     )
     max_messages: int = Field(
-        default=1,
+        default=10,
         ge=1,
         le=10,
-        description="Most runs taken from the queue per receive, 1 to 10.",
+        description=(
+            "Most runs taken from the queue per receive, 1 to 10; a worker takes no more "
+            "than it has free run slots."
+        ),
     )
     credentials: OrcaLinkedCloudCredentials = Field(
         default=...,

@@ -1,4 +1,5 @@
-"""Reaching into a linked account: its credentials block as one refreshing client factory."""
+"""Reaching into a linked account: its credentials block as one refreshing client factory,
+and its queue block (how workers poll the link's queue)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,23 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orca_blocks import OrcaLinkedCloudCredentials
+from orca_blocks import OrcaLinkedCloudCredentials, OrcaRunQueue
+from orca_blocks.queue import MIN_VISIBILITY_SECONDS
 from orca_flows.aws.clients import ClientFactory
 from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.aws.sqs import FifoQueue
 from orca_flows.db.models import CloudLink
 from orca_flows.domain.s3_layout import user_prefix
 from orca_flows.prefect_adapter.blocks import load_block
+from orca_flows.settings import OrcaSettings
 
-__all__ = ["LinkAccess", "credentials_block_name", "queue_block_name"]
+__all__ = [
+    "LinkAccess",
+    "credentials_block_name",
+    "load_queue_block",
+    "new_queue_block",
+    "queue_block_name",
+]
 
 _CACHE_SECONDS = 300.0
 _CACHE: dict[tuple[int, str], tuple[float, LinkAccess]] = {}
@@ -37,6 +46,33 @@ def credentials_block_name() -> str:
 def queue_block_name(credentials_block: str) -> str:
     """Name of the queue block document saved beside ``credentials_block``."""
     return credentials_block.replace("orca-link-", "orca-queue-", 1)
+
+
+def new_queue_block(
+    settings: OrcaSettings, queue_url: str, credentials: OrcaLinkedCloudCredentials
+) -> OrcaRunQueue:
+    """A new link's queue block: the worker settings are its starting values.
+
+    After that the block is the configuration of the link's queue (edited in Prefect's UI);
+    the settings no longer matter for it, unless set explicitly on a worker. A visibility
+    below the block's minimum (a test's, a worker's own business) is raised to it.
+    """
+    return OrcaRunQueue(
+        queue_url=queue_url,
+        visibility_timeout_seconds=max(settings.worker_visibility_seconds, MIN_VISIBILITY_SECONDS),
+        wait_time_seconds=settings.worker_poll_seconds,
+        credentials=credentials,
+    )
+
+
+def load_queue_block(link: CloudLink) -> OrcaRunQueue:
+    """Load the queue block saved beside ``link``'s credentials block.
+
+    Raises:
+        NotFoundError: There is no such document (or it no longer validates).
+        PrefectUnavailableError: The Prefect API cannot be reached.
+    """
+    return load_block(OrcaRunQueue, queue_block_name(link.block_document_name))
 
 
 @dataclass(frozen=True)

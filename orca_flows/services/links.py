@@ -14,11 +14,16 @@ from orca_flows.db.repositories import links as links_repo
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.states import CheckStatus
 from orca_flows.domain.views import CheckStep, LinkView
-from orca_flows.errors import InUseError, OrcaError
+from orca_flows.errors import InUseError, NotFoundError, OrcaError
 from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.prefect_adapter.blocks import delete_block, load_block, save_block
-from orca_flows.prefect_adapter.link_access import LinkAccess, queue_block_name
+from orca_flows.prefect_adapter.link_access import (
+    LinkAccess,
+    load_queue_block,
+    new_queue_block,
+    queue_block_name,
+)
 from orca_flows.services import lookup
 from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
@@ -150,7 +155,9 @@ def remove_link(settings: OrcaSettings, actor: Actor, name: str) -> LinkRemoval:
     if left:
         logger.warning(
             "link %r removed, but Prefect did not delete its block documents %s: delete "
-            "them in the Prefect UI (nothing uses them any more)", name, ", ".join(left)
+            "them in the Prefect UI (nothing uses them any more)",
+            name,
+            ", ".join(left),
         )
     return LinkRemoval(name, left)
 
@@ -161,7 +168,9 @@ def update_external_id(
     """Rotate a link's ExternalId (after updating the stack's parameter with the same value).
 
     Reads the link (unit of work), then rewrites its block documents outside it; the row
-    does not change. Interrupted between the two saves, running it again finishes it.
+    does not change. Interrupted between the two saves, running it again finishes it. The
+    queue block keeps its settings (edited in Prefect's UI, say); a missing one is made
+    anew from the worker settings.
 
     Raises:
         InvalidInputError: The ExternalId is malformed.
@@ -175,9 +184,11 @@ def update_external_id(
         credentials = load_block(OrcaLinkedCloudCredentials, link.block_document_name)
         credentials.external_id = SecretStr(external_id)
         save_block(credentials, link.block_document_name)
-        save_block(
-            OrcaRunQueue(queue_url=link.queue_url or "", credentials=credentials),
-            queue_block_name(link.block_document_name),
-        )
+        try:
+            queue = load_queue_block(link)
+            queue.credentials = credentials
+        except NotFoundError:
+            queue = new_queue_block(settings, link.queue_url or "", credentials)
+        save_block(queue, queue_block_name(link.block_document_name))
     LinkAccess.forget(link)
     return view_link(link)

@@ -27,6 +27,7 @@ from orca_flows.settings import OrcaSettings
 from orca_flows.worker import claims
 from orca_flows.worker.claims import ClaimAction
 from orca_flows.worker.execution import _CONTEXTS, RunContext, execute_run
+from orca_flows.worker.polling import PollSettings, load_poll_settings, log_overrides
 
 __all__ = ["Worker", "WorkerOptions", "run_worker"]
 
@@ -48,16 +49,18 @@ class WorkerOptions:
 @dataclass
 class _Active:
     queue: FifoQueue
+    poll: PollSettings  # of the receive: its visibility is what the heartbeat renews
     receipt_handle: str
     task: asyncio.Task[None] | None = None
 
 
 @dataclass
 class _Poller:
-    """One queue's receive loop, and the link access it polls with."""
+    """One queue's receive loop, with the link access and the poll settings it uses."""
 
     link_id: int
     access: LinkAccess
+    poll: PollSettings
     retired: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -119,12 +122,14 @@ class Worker:
         """Follow the links table: poll new links' queues, stop polling removed ones, and
         drop the access (ExternalId, role, bucket) of a link whose block document changed.
 
-        The block is read again on every refresh (`orca link update` changes its contents,
-        not its name). A queue whose access changed gets a new poller; the old one ends
-        after its current receive, so the messages it holds are still handled.
+        The blocks are read again on every refresh (`orca link update` changes their
+        contents, not their names; so does an edit in Prefect's UI). A queue whose access
+        or queue block changed gets a new poller; the old one ends after its current
+        receive, so the messages it holds are still handled.
         """
         links = await asyncio.to_thread(self._load_links)
         wanted: dict[str, int] = {}
+        polls: dict[int, PollSettings] = {}  # absent: Prefect down, poll as before
         for link in links:
             current = self._access.get(link.id)
             try:
@@ -142,6 +147,9 @@ class Worker:
                 self._access[link.id] = fresh
             if link.queue_url and link.id in self._access:
                 wanted.setdefault(link.queue_url, link.id)
+                poll = await asyncio.to_thread(load_poll_settings, self.settings, link)
+                if poll is not None:
+                    polls[link.id] = poll
         known = {link.id for link in links}
         for link_id in [link_id for link_id in self._access if link_id not in known]:
             del self._access[link_id]
@@ -149,16 +157,19 @@ class Worker:
             if (
                 wanted.get(url) != poller.link_id
                 or self._access.get(poller.link_id) is not poller.access
+                or polls.get(poller.link_id, poller.poll) != poller.poll
             ):
                 poller.retired.set()
                 del self._pollers[url]
                 logger.info("stopped serving queue %s (link id %s)", url, poller.link_id)
         for url, link_id in wanted.items():
             if url not in self._pollers:
-                poller = _Poller(link_id, self._access[link_id])
+                poll = polls.get(link_id) or PollSettings.of(self.settings, None, "Prefect down")
+                poller = _Poller(link_id, self._access[link_id], poll)
                 poller.task = asyncio.create_task(self._poll(url, poller))
                 self._pollers[url] = poller
-                logger.info("serving queue %s (link id %s)", url, link_id)
+                log = logger.info if poll.from_block else logger.warning
+                log("serving queue %s (link id %s): %s", url, link_id, poll.describe())
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -172,6 +183,7 @@ class Worker:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
         logger.info("worker %s started (concurrency %s)", self.worker_id, self.options.concurrency)
+        log_overrides(self.settings)
         next_refresh = next_sweep = 0.0
         try:
             while not self._stop.is_set():
@@ -221,14 +233,14 @@ class Worker:
                 if poller.retired.is_set():
                     return
                 # Reserve the slots before asking: pollers of several queues never overshoot.
-                wanted = min(10, self.options.concurrency - self._in_flight)
+                wanted = min(poller.poll.max_messages, self.options.concurrency - self._in_flight)
                 self._in_flight += wanted
             try:
                 messages = await asyncio.to_thread(
                     queue.receive,
                     max_messages=wanted,
-                    wait_seconds=self.settings.worker_poll_seconds,
-                    visibility_timeout=self.settings.worker_visibility_seconds,
+                    wait_seconds=poller.poll.wait_seconds,
+                    visibility_timeout=poller.poll.visibility_seconds,
                 )
             except (BotoCoreError, ClientError) as error:
                 messages = []
@@ -238,7 +250,7 @@ class Worker:
             if messages:
                 self._stats.last_activity = time.monotonic()
             for message in messages:
-                asyncio.create_task(self._handle(queue, message))
+                asyncio.create_task(self._handle(queue, poller.poll, message))
 
     async def _free(self, slots: int) -> None:
         async with self._capacity:
@@ -247,16 +259,16 @@ class Worker:
 
     # --- one message --------------------------------------------------------------------
 
-    async def _handle(self, queue: FifoQueue, message: QueueMessage) -> None:
+    async def _handle(self, queue: FifoQueue, poll: PollSettings, message: QueueMessage) -> None:
         try:
-            await self._dispatch(queue, message)
+            await self._dispatch(queue, poll, message)
         except Exception:  # a bug must not kill the worker; the message comes back
             logger.exception("message %s: unexpected error", message.message_id)
         finally:
             self._stats.last_activity = time.monotonic()
             await self._free(1)
 
-    async def _dispatch(self, queue: FifoQueue, message: QueueMessage) -> None:
+    async def _dispatch(self, queue: FifoQueue, poll: PollSettings, message: QueueMessage) -> None:
         try:
             run_id = json.loads(message.body)["run_id"]
         except (ValueError, KeyError, TypeError):
@@ -280,26 +292,23 @@ class Worker:
         elif claim.action == ClaimAction.BUSY:
             await asyncio.to_thread(queue.change_visibility, message.receipt_handle, claim.delay)
         else:
-            resume = claim.action == ClaimAction.RESUME
-            await self._execute(queue, message, run_id, resume=resume)
+            active = _Active(queue, poll, message.receipt_handle, asyncio.current_task())
+            await self._execute(active, run_id, resume=claim.action == ClaimAction.RESUME)
 
-    async def _execute(
-        self, queue: FifoQueue, message: QueueMessage, run_id: str, *, resume: bool
-    ) -> None:
-        active = _Active(queue, message.receipt_handle, asyncio.current_task())
+    async def _execute(self, active: _Active, run_id: str, *, resume: bool) -> None:
         self._active[run_id] = active
         last_beat = time.monotonic()
 
         async def heartbeat() -> bool:
             nonlocal last_beat
-            if time.monotonic() - last_beat < self.settings.worker_heartbeat_seconds:
+            if time.monotonic() - last_beat < active.poll.heartbeat_seconds:
                 return True
             last_beat = time.monotonic()
             try:
                 await asyncio.to_thread(
                     active.queue.change_visibility,
                     active.receipt_handle,
-                    self.settings.worker_visibility_seconds,
+                    active.poll.visibility_seconds,
                 )
             except (BotoCoreError, ClientError) as error:
                 logger.warning("run %s: visibility not extended (%s)", run_id, error)
@@ -310,7 +319,7 @@ class Worker:
         try:
             labels = await asyncio.to_thread(claims.run_labels, self.settings, run_id)
             if labels is None:  # removed meanwhile (its pipeline was deleted)
-                await asyncio.to_thread(queue.delete, active.receipt_handle)
+                await asyncio.to_thread(active.queue.delete, active.receipt_handle)
                 return
             _CONTEXTS[run_id] = RunContext(
                 self.settings, self.worker_id, self.access_for, heartbeat, resume=resume
@@ -327,7 +336,7 @@ class Worker:
             # the message to come back, and the run is resumed when the lease lapses.
             if not await asyncio.to_thread(claims.is_finished, self.settings, run_id):
                 return
-            await asyncio.to_thread(queue.delete, active.receipt_handle)
+            await asyncio.to_thread(active.queue.delete, active.receipt_handle)
             self._stats.finished += 1
             await asyncio.to_thread(self.wake, labels.ordering_key)
         finally:

@@ -9,7 +9,9 @@ def test_queue_client_passes_runs_through_the_linked_fifo_queue(
     created = linked_credentials.get_client("sqs").create_queue(
         QueueName="orca-runs.fifo", Attributes={"FifoQueue": "true"}
     )
-    queue = OrcaRunQueue(queue_url=created["QueueUrl"], credentials=linked_credentials)
+    queue = OrcaRunQueue(
+        queue_url=created["QueueUrl"], max_messages=1, credentials=linked_credentials
+    )
     sqs = queue.get_client()
 
     for run_id in ("run-1", "run-2"):

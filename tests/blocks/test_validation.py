@@ -6,7 +6,7 @@ import pytest
 from prefect.blocks.core import Block
 from pydantic import ValidationError
 
-from orca_blocks import OrcaEc2Runner, OrcaLinkedCloudCredentials, OrcaRunQueue
+from orca_blocks import OrcaLinkedCloudCredentials, OrcaRunQueue
 
 _VALID_CREDENTIALS = {
     "role_arn": "arn:aws:iam::123456789012:role/OrcaAccess",
@@ -21,11 +21,6 @@ def _build(block: type[Block], **settings: Any) -> Block:
         OrcaLinkedCloudCredentials: _VALID_CREDENTIALS,
         OrcaRunQueue: {
             "queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/orca-runs.fifo",
-            "credentials": credentials,
-        },
-        OrcaEc2Runner: {
-            "targets": ["i-0123456789abcdef0"],
-            "output_bucket": "orca-123456789012",
             "credentials": credentials,
         },
     }
@@ -91,51 +86,15 @@ def _build(block: type[Block], **settings: Any) -> Block:
         ),
         pytest.param(
             OrcaRunQueue,
+            {"visibility_timeout_seconds": 9},
+            "greater than or equal to 10",
+            id="visibility-under-10s",
+        ),
+        pytest.param(
+            OrcaRunQueue,
             {"max_messages": 11},
             "less than or equal to 10",
             id="more-than-10-messages",
-        ),
-        pytest.param(
-            OrcaEc2Runner, {"targets": ["i-12345"]}, "not EC2 instance ids", id="bad-instance-id"
-        ),
-        pytest.param(
-            OrcaEc2Runner,
-            {"targets": ["tag:orca"]},
-            "give exactly one tag:KEY=VALUE",
-            id="tag-without-value",
-        ),
-        pytest.param(
-            OrcaEc2Runner,
-            {"targets": ["tag:orca=worker", "i-0123456789abcdef0"]},
-            "give exactly one tag:KEY=VALUE",
-            id="tag-and-instance-ids",
-        ),
-        pytest.param(
-            OrcaEc2Runner, {"targets": []}, "needs targets", id="ssm-runner-without-targets"
-        ),
-        pytest.param(
-            OrcaEc2Runner,
-            {"output_bucket": "Orca_Outputs"},
-            "not an S3 bucket name",
-            id="bad-bucket-name",
-        ),
-        pytest.param(
-            OrcaEc2Runner,
-            {"output_prefix": "/orca"},
-            "must end with '/'",
-            id="prefix-with-leading-slash",
-        ),
-        pytest.param(
-            OrcaEc2Runner,
-            {"execution_timeout_seconds": 0},
-            "greater than or equal to 1",
-            id="timeout-zero",
-        ),
-        pytest.param(
-            OrcaEc2Runner,
-            {"execution_timeout_seconds": 172801},
-            "less than or equal to 172800",
-            id="timeout-over-ssm-48h",
         ),
     ],
 )
@@ -159,15 +118,6 @@ def test_bad_setting_is_refused_with_guidance(
                 "region_name": "cn-north-1",
             },
             id="china-role-with-path",
-        ),
-        pytest.param(
-            OrcaEc2Runner,
-            {"targets": ["i-0123abcd", "i-0123456789abcdef0"]},
-            id="short-and-long-instance-ids",
-        ),
-        pytest.param(OrcaEc2Runner, {"targets": ["tag:orca=worker"]}, id="tag-selector"),
-        pytest.param(
-            OrcaEc2Runner, {"runner": "local", "targets": []}, id="local-runner-without-targets"
         ),
         pytest.param(
             OrcaRunQueue,

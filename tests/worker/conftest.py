@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from prefect.blocks.core import Block
 from pydantic import SecretStr
 from sqlalchemy import update
 
@@ -136,15 +137,16 @@ def credentials(external_id: str = "orca-external-id-1") -> OrcaLinkedCloudCrede
 
 
 @pytest.fixture
-def blocks(monkeypatch: pytest.MonkeyPatch) -> dict[str, OrcaLinkedCloudCredentials]:
+def blocks(monkeypatch: pytest.MonkeyPatch) -> dict[str, Block]:
     """The Prefect block documents links load, kept in a dict (name -> block) instead.
 
-    Assigning a new block to a name is what `orca link update` does to the document.
+    Assigning a new block to a name is what `orca link update` (or an edit in Prefect's
+    UI) does to the document. As in Prefect, a name is looked up within the block type.
     """
-    saved: dict[str, OrcaLinkedCloudCredentials] = {}
+    saved: dict[str, Block] = {}
 
-    def load_block(block_type: type, name: str) -> OrcaLinkedCloudCredentials:
-        if name not in saved:
+    def load_block(block_type: type[Block], name: str) -> Block:
+        if not isinstance(saved.get(name), block_type):
             raise NotFoundError("block document", name, "Re-create the link.")
         return saved[name]
 
