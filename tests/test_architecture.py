@@ -213,6 +213,21 @@ def test_no_module_over_400_lines_without_a_reason(graph: ImportGraph) -> None:
     )
 
 
+def test_every_module_says_what_it_owns(graph: ImportGraph) -> None:
+    missing = [
+        path.as_posix()
+        for _, path in sorted(graph.modules.items())
+        if not (
+            ast.get_docstring(ast.parse((ROOT / path).read_text(encoding="utf-8"))) or ""
+        ).strip()
+    ]
+    _fail_if_any(
+        "Modules without an opening docstring",
+        missing,
+        "Open each module with a one-line docstring saying what it owns.",
+    )
+
+
 # The checker itself, on synthetic trees, so it is proven able to fail.
 
 

@@ -79,7 +79,16 @@ class ExecutionState(StrEnum):
         """
         if not self.finished:
             raise ValueError(f"execution state {self.value!r} is not final")
-        return RunState(self.value)
+        return _RUN_STATE_OF_EXECUTION[self]
+
+
+# What an ended execution makes of its run (a table, not "the strings happen to match").
+_RUN_STATE_OF_EXECUTION: dict[ExecutionState, RunState] = {
+    ExecutionState.SUCCEEDED: RunState.SUCCEEDED,
+    ExecutionState.FAILED: RunState.FAILED,
+    ExecutionState.TIMED_OUT: RunState.TIMED_OUT,
+    ExecutionState.CANCELLED: RunState.CANCELLED,
+}
 
 
 class CheckStatus(StrEnum):

@@ -40,6 +40,11 @@ def _plan_removal(settings: OrcaSettings, actor: Actor, name: str, force: bool) 
                 f"(`orca run stop RUN_ID`) or use --force to stop them and remove."
             )
         schedule = get_schedule_of_pipeline(session, pipeline.id)
+        if schedule is not None:
+            # The intent, as `remove_schedule` writes it: should the removal stop half-way
+            # (a run started meanwhile, a crash), the schedule reads paused, which is what
+            # its deleted deployment does; `orca schedule resume` re-creates it.
+            schedule.active = False
         return _Removal(
             pipeline.id,
             pipeline.name,
@@ -54,10 +59,11 @@ def remove_pipeline(settings: OrcaSettings, actor: Actor, name: str, *, force: b
 
     Check, calls, record: one unit checks the runs (refusing queued or running ones
     unless ``force``); with no transaction open, the schedule's Prefect deployment is
-    deleted (no more firings) and each active run is stopped (`stop_run`, its own
-    units); a last unit deletes the rows. A run that started in between makes it refuse
-    and nothing is deleted. A crash between the steps leaves the pipeline in place
-    (perhaps without its deployment, its runs cancelled): removing it again finishes.
+    deleted (no more firings; the first unit already marked the schedule paused) and each
+    active run is stopped (`stop_run`, its own units); a last unit deletes the rows. A
+    run that started in between makes it refuse and nothing more is deleted. A crash
+    between the steps leaves the pipeline in place with its schedule paused (perhaps
+    without its deployment, its runs cancelled): removing it again finishes.
 
     Raises:
         InUseError: Runs are queued or running and ``force`` is not set.

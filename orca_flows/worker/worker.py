@@ -17,6 +17,7 @@ from prefect import tags
 from orca_flows.aws.sqs import FifoQueue, QueueMessage
 from orca_flows.db.models import CloudLink
 from orca_flows.db.repositories import dispatch as dispatch_repo
+from orca_flows.db.repositories import links as links_repo
 from orca_flows.errors import OrcaError
 from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.api import prefect_api
@@ -112,7 +113,7 @@ class Worker:
         """The access of a link: one refreshing session per link, renewed by each links refresh."""
         if link_id not in self._access:
             with unit_of_work(self.settings) as session:
-                link = session.get(CloudLink, link_id)
+                link = links_repo.get_link(session, link_id)
                 if link is None:
                     raise OrcaError(f"link {link_id} was removed")
             self._access[link_id] = LinkAccess.load(link)
@@ -156,6 +157,7 @@ class Worker:
         for url, poller in list(self._pollers.items()):
             if (
                 wanted.get(url) != poller.link_id
+                or (poller.task is not None and poller.task.done())  # ended by a bug: restart
                 or self._access.get(poller.link_id) is not poller.access
                 or polls.get(poller.link_id, poller.poll) != poller.poll
             ):
@@ -242,10 +244,14 @@ class Worker:
                     wait_seconds=poller.poll.wait_seconds,
                     visibility_timeout=poller.poll.visibility_seconds,
                 )
-            except (BotoCoreError, ClientError) as error:
+            except (BotoCoreError, ClientError, OrcaError) as error:
+                # OrcaError: a refused credentials refresh (rotated ExternalId); live on.
                 messages = []
                 logger.warning("receive on %s failed (%s); retrying", url, error)
                 await asyncio.sleep(2)
+            except BaseException:  # cancelled or a bug: never keep the slots
+                await self._free(wanted)
+                raise
             await self._free(wanted - len(messages))
             if messages:
                 self._stats.last_activity = time.monotonic()

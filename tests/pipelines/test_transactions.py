@@ -99,6 +99,31 @@ def test_s3_down_while_uploading_keeps_the_current_version(
     assert _version_rows() == 1
 
 
+def test_a_version_reserved_by_an_upload_that_died_is_not_shown(
+    actor: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker process killed mid-upload leaves its reserved row: never shown, never run."""
+    from orca_flows.services import pipelines
+
+    settings = get_settings()
+    add_pipeline(settings, actor, "etl", SCRIPT, link_name="dev")
+
+    class _Died(BaseException):
+        pass
+
+    def die(*_: Any, **__: Any) -> None:
+        raise _Died  # before any clean-up could run, as SIGKILL would
+
+    monkeypatch.setattr(pipelines, "_store_script", die)
+    monkeypatch.setattr(pipelines.pipelines_repo, "delete_script_version", lambda *a: None)
+    with pytest.raises(_Died):
+        upload_version(settings, actor, "etl", ScriptFile("job.py", b"print('v2')\n"))
+
+    assert _version_rows() == 2  # the reservation stayed
+    view = show_pipeline(settings, actor, "etl")
+    assert view.current_version == 1 and [v.version for v in view.versions] == [1]
+
+
 def test_an_upload_holds_no_transaction_while_it_stores_the_script(
     actor: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:

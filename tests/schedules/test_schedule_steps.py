@@ -152,3 +152,27 @@ def test_a_failed_resume_leaves_the_schedule_paused(
     assert result.exit_code == 1 and "cannot be reached" in result.stderr
     [row] = schedule_rows()
     assert not row.active and read_deployment(row.deployment_id).paused
+
+
+def test_a_pipeline_removal_stopped_after_its_deployment_went_leaves_the_schedule_paused(
+    etl: Pipeline,
+) -> None:
+    from orca_flows.services import pipeline_removal
+
+    orca("schedule", "set", "etl", "--interval", "3600")
+    settings = get_settings()
+    real = pipeline_removal.delete_deployment
+
+    def delete_then_crash(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        raise _Crash
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline_removal, "delete_deployment", delete_then_crash)
+        with pytest.raises(_Crash):
+            pipeline_removal.remove_pipeline(settings, actor_of(settings, etl.owner_id), "etl")
+
+    # The deployment is gone, so the row must not claim the schedule still fires.
+    assert [row.active for row in schedule_rows()] == [False]
+    listed = orca("schedule", "list", "--json")
+    assert '"active": false' in listed.stdout

@@ -72,8 +72,8 @@ ENV_MODE = "ORCA_TX_GUARD"
 ENV_REPORT = "ORCA_TX_GUARD_REPORT"
 MARKER = "network_in_transaction_allowed"
 _MODES = ("fail", "report", "off")
-# "report" while issue 9's refactor lands; the lead turns it to "fail" when the tree is clean.
-_DEFAULT_MODE = "report"
+# Fail: a network call inside a transaction is a defect (issue 9).
+_DEFAULT_MODE = "fail"
 
 _ROOT = Path(__file__).resolve().parents[2]
 _THIS_FILE = str(Path(__file__).resolve())

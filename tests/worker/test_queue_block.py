@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from orca_blocks import OrcaLinkedCloudCredentials, OrcaRunQueue
 from orca_flows.db.models import CloudLink
+from orca_flows.errors import AwsError
 from orca_flows.prefect_adapter.link_access import queue_block_name
 from orca_flows.settings import get_settings
 from orca_flows.worker import Worker, WorkerOptions
@@ -231,3 +232,34 @@ def test_a_visibility_the_heartbeat_cannot_keep_up_with_is_refused() -> None:
     url = "https://sqs.us-east-1.amazonaws.com/123456789012/q.fifo"
     with pytest.raises(ValidationError, match="greater than or equal to 10"):
         _queue_block(url, credentials(), visibility_timeout_seconds=5)
+
+
+def test_a_receive_refused_by_sts_neither_kills_the_poller_nor_keeps_its_slots(
+    board: Board,
+    aws: Any,
+    blocks: dict[str, Block],
+    link_credentials: OrcaLinkedCloudCredentials,
+    receives: Receives,
+) -> None:
+    url = fifo_queue(aws, "q")
+    board.add_link("q", queue_url=url, bucket="b", block_document_name=CREDENTIALS)
+    blocks[CREDENTIALS] = link_credentials
+    events = link_credentials.client_factory().client("sqs").meta.events
+    refusals = []
+
+    def refuse_once(**_: Any) -> None:
+        if not refusals:
+            refusals.append(1)
+            raise AwsError("sts:AssumeRole", "AccessDenied", "Orca could not assume the role.")
+
+    events.register("before-call.sqs.ReceiveMessage", refuse_once)
+    try:
+
+        async def scenario(worker: Worker) -> int:
+            await receives.first(5)
+            await receives.next_matching(10)  # polled again after the refusal
+            return len(refusals)
+
+        assert _serving(board, scenario) == 1
+    finally:
+        events.unregister("before-call.sqs.ReceiveMessage", refuse_once)
