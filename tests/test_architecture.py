@@ -228,6 +228,42 @@ def test_every_module_says_what_it_owns(graph: ImportGraph) -> None:
     )
 
 
+# Above db/, code may name a Session (for types) and catch SQLAlchemy's errors, never
+# build a statement or run one: all SQL lives in orca_flows.db.repositories.
+_SQL_BUILDERS = frozenset({"select", "update", "delete", "insert", "func", "text", "or_", "and_"})
+_SESSION_SQL = frozenset({"execute", "scalar", "scalars", "query", "get", "delete", "add"})
+
+
+def test_no_sql_outside_the_data_layer(graph: ImportGraph) -> None:
+    found: list[str] = []
+    for module, path in sorted(graph.modules.items()):
+        if module.startswith(("orca_flows.db", "orca_flows.local")) or not module.startswith(
+            ("orca_flows", "ui", "deployments")
+        ):
+            continue
+        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                found += [
+                    f"{path.as_posix()}:{node.lineno} imports sqlalchemy's {alias.name}"
+                    for alias in node.names
+                    if alias.name in _SQL_BUILDERS
+                ]
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "session"
+                and node.func.attr in _SESSION_SQL
+            ):
+                found.append(f"{path.as_posix()}:{node.lineno} calls session.{node.func.attr}")
+    _fail_if_any(
+        "SQL outside orca_flows.db",
+        found,
+        "Put the statement in a repository function (orca_flows/db/repositories/) and call it.",
+    )
+
+
 # The checker itself, on synthetic trees, so it is proven able to fail.
 
 

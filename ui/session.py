@@ -64,8 +64,9 @@ def require_user() -> SignedIn:
 def current_actor() -> Actor:
     """The signed-in user as the ``Actor`` every use case takes.
 
-    No database read: each use case checks that the account still exists (and says
-    "Sign in again" if it does not); a page run outside the router stops here.
+    No database read: every use case scopes what it reads to this user id, so a removed
+    account sees nothing (those that write check it and say "Sign in again"); a page run
+    outside the router stops here.
     """
     signed = require_user()
     return Actor(signed.user_id, signed.email)

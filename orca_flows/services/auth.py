@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, or_, update
-from sqlalchemy.orm import Session
 
 from orca_flows.db.base import utcnow
-from orca_flows.db.models import User
 from orca_flows.db.repositories import users as users_repo
 from orca_flows.domain.actor import Actor
 from orca_flows.errors import InvalidInputError, LoginError
@@ -80,40 +77,6 @@ def _verifies(password_hash: str, password: str) -> bool:
         return False
 
 
-def _unlocked(now: datetime) -> ColumnElement[bool]:
-    return or_(User.locked_until.is_(None), User.locked_until <= now)
-
-
-def _accept(session: Session, user: User, new_hash: str | None, now: datetime) -> bool:
-    """Reset the counter unless the account is locked (checked in the same UPDATE)."""
-    values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
-    if new_hash is not None:  # hashed before the unit of work: it holds the database
-        values["password_hash"] = new_hash
-    result = session.execute(
-        update(User).where(User.id == user.id, _unlocked(now)).values(**values)
-    )
-    return result.rowcount == 1
-
-
-def _count_failure(session: Session, user_id: int, now: datetime) -> None:
-    """Count a wrong password; the ``MAX_FAILED_LOGINS``-th locks the account.
-
-    One UPDATE adds to the counter, so concurrent failures are all counted; attempts
-    during a lock do not count (nor extend it), and the counter restarts with the lock so
-    the user has a full set of attempts afterwards.
-    """
-    session.execute(
-        update(User)
-        .where(User.id == user_id, _unlocked(now))
-        .values(failed_logins=User.failed_logins + 1)
-    )
-    session.execute(
-        update(User)
-        .where(User.id == user_id, User.failed_logins >= MAX_FAILED_LOGINS)
-        .values(failed_logins=0, locked_until=now + LOCKOUT)
-    )
-
-
 def authenticate(settings: OrcaSettings, email: str, password: str) -> Actor:
     """Check an email and password; returns the user as an ``Actor`` or refuses.
 
@@ -137,15 +100,17 @@ def authenticate(settings: OrcaSettings, email: str, password: str) -> Actor:
     matches = _verifies(user.password_hash if user else _decoy_hash(), password)
     if user is None:
         raise LoginError(LOGIN_FAILED_MESSAGE)
-    new_hash = None
+    new_hash = None  # hashed before the unit of work: it holds the database
     if matches and password_hasher().check_needs_rehash(user.password_hash):
         new_hash = password_hasher().hash(password)
     now = utcnow()
     with unit_of_work(settings) as session:
         if matches:
-            accepted = _accept(session, user, new_hash, now)
+            accepted = users_repo.accept_login(session, user.id, now, new_hash=new_hash)
         else:
-            _count_failure(session, user.id, now)
+            users_repo.count_failed_login(
+                session, user.id, now, max_failures=MAX_FAILED_LOGINS, lockout=LOCKOUT
+            )
             accepted = False
     if not accepted:
         raise LoginError(LOGIN_FAILED_MESSAGE)

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from orca_flows.db.base import utcnow
-from orca_flows.db.models import Pipeline, Schedule
+from orca_flows.db.models import Schedule
+from orca_flows.db.repositories import pipelines as pipelines_repo
 from orca_flows.db.repositories import schedules as schedules_repo
 from orca_flows.errors import InvalidStateError
 from orca_flows.prefect_adapter.api import prefect_api
@@ -42,7 +43,7 @@ def _firing_schedule(
 ) -> Schedule:
     """The schedule a firing is for, provided the deployment that fired is still its own."""
     schedule = schedules_repo.get_schedule(session, schedule_id)
-    pipeline = session.get(Pipeline, schedule.pipeline_id) if schedule else None
+    pipeline = pipelines_repo.get_pipeline(session, schedule.pipeline_id) if schedule else None
     if (
         schedule is None
         or pipeline is None

@@ -148,7 +148,7 @@ def remove_link(settings: OrcaSettings, actor: Actor, name: str) -> LinkRemoval:
                 f"link {name!r} is used by pipeline(s) {', '.join(users)}; remove them first "
                 "(`orca pipeline remove NAME`)."
             )
-        session.delete(link)
+        links_repo.delete_link(session, link)
     LinkAccess.forget(link)
     with prefect_api(settings):
         left = delete_link_blocks(link.block_document_name)

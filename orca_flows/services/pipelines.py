@@ -195,10 +195,13 @@ def _version_views(
 ) -> dict[int, tuple[ScriptVersionView, ...]]:
     found: dict[int, list[ScriptVersionView]] = {p.id: [] for p in pipelines}
     buckets = {p.id: p.link.bucket for p in pipelines}
+    current = {p.id: p.current_version or 0 for p in pipelines}
     rows: Sequence[ScriptVersion] = (
         pipelines_repo.list_script_versions(session, list(found)) if found else ()
     )
     for row in rows:
+        if row.version > current[row.pipeline_id]:
+            continue  # reserved by an upload still running (or one that crashed): not yet a version
         found[row.pipeline_id].append(
             ScriptVersionView(
                 version=row.version,
@@ -309,7 +312,7 @@ def add_pipeline(
         _store_script(settings, reserved, script)
     except BaseException:
         with unit_of_work(settings) as session:
-            created = session.get(Pipeline, reserved.pipeline_id)
+            created = pipelines_repo.get_pipeline(session, reserved.pipeline_id)
             if created is not None and created.current_version is None:
                 pipelines_repo.delete_pipeline(session, reserved.pipeline_id)
         raise

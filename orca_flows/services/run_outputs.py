@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.db.models import Run
 from orca_flows.domain.actor import Actor
-from orca_flows.domain.s3_layout import output_key, outputs_prefix, s3_uri
+from orca_flows.domain.s3_layout import outputs_prefix, s3_uri
 from orca_flows.errors import InvalidInputError, NotFoundError
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.links import link_access
@@ -46,14 +47,15 @@ def read_output(settings: OrcaSettings, actor: Actor, run_id: str, uri: str) -> 
     """
     with unit_of_work(settings) as session:
         run = get_run(session, actor, run_id)
-        key = output_key(run.s3_prefix or "", output_name(run, uri))
+        name = output_name(run, uri)
+        prefix = outputs_prefix(run.s3_prefix or "")
         link = run.pipeline.link
     with prefect_api(settings):
         access = link_access(link)
+        outputs = PrefixedBucket(access.client("s3"), access.bucket, prefix)
         try:
-            response = access.client("s3").get_object(Bucket=access.bucket, Key=key)
+            return outputs.get(name)
         except ClientError as error:
             if error.response["Error"]["Code"] in {"NoSuchKey", "404"}:
                 raise NotFoundError("output", uri, "It was deleted from the bucket.") from error
             raise
-        return response["Body"].read()

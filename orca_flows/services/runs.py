@@ -13,7 +13,6 @@ from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 from prefect.settings import get_current_settings
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from orca_flows.aws.s3 import PrefixedBucket
@@ -167,7 +166,7 @@ def submit_run(
         )
         return Submitted(run.id, run.sequence, run.ordering_key, False)
     with unit_of_work(settings) as session:
-        session.execute(update(Run).where(Run.id == run.id).values(sqs_message_id=message_id))
+        runs_repo.set_message_id(session, run.id, message_id)
     return Submitted(run.id, run.sequence, run.ordering_key, True)
 
 

@@ -29,6 +29,7 @@ from typing import NamedTuple
 from sqlalchemy.exc import SQLAlchemyError
 
 from orca_flows.db.models import Pipeline, Schedule
+from orca_flows.db.repositories import pipelines as pipelines_repo
 from orca_flows.db.repositories import schedules as schedules_repo
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.views import ScheduleView
@@ -147,7 +148,7 @@ def _record(
     """Step 3: the row's deployment id (when given); returns the row's view."""
     with unit_of_work(settings) as session:
         schedule = schedules_repo.get_schedule(session, schedule_id)
-        pipeline = session.get(Pipeline, schedule.pipeline_id) if schedule else None
+        pipeline = pipelines_repo.get_pipeline(session, schedule.pipeline_id) if schedule else None
         if schedule is None or pipeline is None:  # removed by a concurrent command
             raise NotFoundError("schedule", str(schedule_id), "It was removed meanwhile.")
         if deployment_id is not None:
@@ -177,7 +178,7 @@ def _restore_row(settings: OrcaSettings, intent: _Intent) -> None:
             return
         previous = intent.previous
         if previous is None:
-            session.delete(schedule)
+            schedules_repo.delete_schedule(session, schedule)
         else:
             schedule.cron, schedule.interval_seconds = previous.cron, previous.interval_seconds
             schedule.timezone, schedule.active = previous.timezone, previous.active
@@ -324,7 +325,7 @@ def remove_schedule(settings: OrcaSettings, actor: Actor, pipeline_name: str) ->
     with unit_of_work(settings) as session:
         schedule = schedules_repo.get_schedule(session, intent.spec.schedule_id)
         if schedule is not None:
-            session.delete(schedule)
+            schedules_repo.delete_schedule(session, schedule)
 
 
 def list_schedules(

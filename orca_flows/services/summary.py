@@ -1,4 +1,4 @@
-"""Task Summary's queries: one user's runs counted, charted and paged in the database."""
+"""Task Summary: one user's runs counted, charted and paged (the SQL: db.repositories.summary)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from orca_flows.db.models import Pipeline, Run, ScriptVersion
+from orca_flows.db.repositories import summary as summary_repo
+from orca_flows.db.repositories.summary import RunScope
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.states import RunState
 from orca_flows.errors import InvalidInputError
@@ -56,7 +56,7 @@ class RunRow:
 
     id: str
     pipeline: str
-    state: str
+    state: RunState
     requested_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -92,7 +92,7 @@ class DurationPoint:
 
     finished_at: datetime
     pipeline: str
-    state: str
+    state: RunState
     seconds: float
 
 
@@ -105,26 +105,21 @@ class RunSummary:
     page: RunPage
 
 
-def _scoped(
-    session: Session, actor: Actor, query: Select, runs: RunFilter, *, states: bool = True
-) -> Select:
-    """``query`` limited to the actor's runs that ``runs`` selects."""
-    query = query.where(Run.owner_id == actor.user_id)
+def _scope(session: Session, actor: Actor, runs: RunFilter, *, states: bool = True) -> RunScope:
+    """The actor's runs that ``runs`` selects, its pipeline resolved and its states checked."""
+    pipeline_id = None
     if runs.pipeline:
         # Through the actor's pipelines only: another user's name is "no such pipeline".
-        query = query.where(Run.pipeline_id == get_pipeline(session, actor, runs.pipeline).id)
+        pipeline_id = get_pipeline(session, actor, runs.pipeline).id
+    picked: tuple[str, ...] = ()
     if states and runs.states:
         unknown = sorted(set(runs.states) - set(RunState))
         if unknown:
             raise InvalidInputError(
                 "state", f"state {unknown[0]!r} must be one of: {', '.join(RunState)}."
             )
-        query = query.where(Run.state.in_(runs.states))
-    if runs.since is not None:
-        query = query.where(Run.requested_at >= runs.since)
-    if runs.until is not None:
-        query = query.where(Run.requested_at < runs.until)
-    return query
+        picked = runs.states
+    return RunScope(actor.user_id, pipeline_id, picked, runs.since, runs.until)
 
 
 def count_by_state(settings: OrcaSettings, actor: Actor, runs: RunFilter) -> dict[RunState, int]:
@@ -140,10 +135,10 @@ def count_by_state(settings: OrcaSettings, actor: Actor, runs: RunFilter) -> dic
 
 
 def _count_by_state(session: Session, actor: Actor, runs: RunFilter) -> dict[RunState, int]:
-    query = _scoped(session, actor, select(Run.state, func.count()), runs, states=False)
     counts = dict.fromkeys(RunState, 0)
-    for state, count in session.execute(query.group_by(Run.state)):
-        counts[state] = count
+    counts.update(
+        summary_repo.count_runs_by_state(session, _scope(session, actor, runs, states=False))
+    )
     return counts
 
 
@@ -172,31 +167,11 @@ def _list_run_page(
         )
     if page < 1:
         raise InvalidInputError("page", f"page numbers start at 1, not {page}.")
-    total = (
-        session.scalar(_scoped(session, actor, select(func.count()).select_from(Run), runs)) or 0
-    )
+    scope = _scope(session, actor, runs)
+    total = summary_repo.count_runs(session, scope)
     page = min(page, max(1, math.ceil(total / page_size)))
-    columns = (
-        select(
-            Run.id,
-            Pipeline.name,
-            Run.state,
-            Run.requested_at,
-            Run.started_at,
-            Run.finished_at,
-            ScriptVersion.version,
-            Run.exit_code,
-        )
-        .join(Pipeline, Pipeline.id == Run.pipeline_id)
-        .join(ScriptVersion, ScriptVersion.id == Run.script_version_id)
-    )
-    query = (
-        _scoped(session, actor, columns, runs)
-        .order_by(Run.requested_at.desc(), Run.id)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
-    rows = tuple(RunRow(*row) for row in session.execute(query))
+    found = summary_repo.page_rows(session, scope, limit=page_size, offset=(page - 1) * page_size)
+    rows = tuple(RunRow(*row) for row in found)
     return RunPage(rows, total, page, page_size)
 
 
@@ -215,22 +190,11 @@ def duration_points(
 def _duration_points(
     session: Session, actor: Actor, runs: RunFilter, limit: int
 ) -> Sequence[DurationPoint]:
-    query = (
-        _scoped(
-            session,
-            actor,
-            select(Run.started_at, Run.finished_at, Pipeline.name, Run.state).join(
-                Pipeline, Pipeline.id == Run.pipeline_id
-            ),
-            runs,
-        )
-        .where(Run.started_at.is_not(None), Run.finished_at.is_not(None))
-        .order_by(Run.requested_at.desc())
-        .limit(limit)
-    )
     return [
         DurationPoint(finished, name, state, (finished - started).total_seconds())
-        for started, finished, name, state in session.execute(query)
+        for started, finished, name, state in summary_repo.duration_rows(
+            session, _scope(session, actor, runs), limit=limit
+        )
     ]
 
 

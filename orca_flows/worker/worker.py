@@ -17,7 +17,6 @@ from prefect import tags
 from orca_flows.aws.sqs import FifoQueue, QueueMessage
 from orca_flows.db.models import CloudLink
 from orca_flows.db.repositories import dispatch as dispatch_repo
-from orca_flows.db.repositories import links as links_repo
 from orca_flows.errors import OrcaError
 from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.api import prefect_api
@@ -113,7 +112,7 @@ class Worker:
         """The access of a link: one refreshing session per link, renewed by each links refresh."""
         if link_id not in self._access:
             with unit_of_work(self.settings) as session:
-                link = links_repo.get_link(session, link_id)
+                link = dispatch_repo.get_link(session, link_id)
                 if link is None:
                     raise OrcaError(f"link {link_id} was removed")
             self._access[link_id] = LinkAccess.load(link)

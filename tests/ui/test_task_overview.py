@@ -13,7 +13,7 @@ from orca_flows.db.repositories.runs import compare_and_set_state
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.s3_layout import log_key, output_key
 from orca_flows.domain.states import RunState
-from orca_flows.errors import InvalidInputError
+from orca_flows.errors import InvalidInputError, NotFoundError
 from orca_flows.local.sandbox import SandboxState
 from orca_flows.services.links import access_link
 from orca_flows.services.run_outputs import read_output
@@ -89,6 +89,8 @@ def test_an_output_is_read_back_only_from_the_run_s_outputs(ann: User, queued: s
     for outside in (f"{prefix}log", f"{prefix}outputs/../log", "s3://other/outputs/x"):
         with pytest.raises(InvalidInputError, match="is not an output of run"):
             read_output(settings, actor, queued, outside)
+    with pytest.raises(NotFoundError, match="deleted from the bucket"):
+        read_output(settings, actor, queued, f"{prefix}outputs/gone.csv")
 
 
 def test_stop_cancels_a_queued_run(ann: User, queued: str) -> None:

@@ -20,6 +20,7 @@ from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 
 __all__ = [
     "finish_run",
+    "get_link",
     "is_finished",
     "keys_to_wake",
     "links_to_serve",
@@ -230,6 +231,11 @@ def keys_to_wake(session: Session, link_ids: Sequence[int], cutoff: datetime) ->
             .distinct()
         )
     )
+
+
+def get_link(session: Session, link_id: int) -> CloudLink | None:
+    """The link ``link_id`` (pending or not), or ``None`` once it is removed."""
+    return session.get(CloudLink, link_id)
 
 
 def links_to_serve(session: Session, names: Sequence[str] = ()) -> Sequence[CloudLink]:

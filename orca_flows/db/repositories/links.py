@@ -14,6 +14,7 @@ from orca_flows.domain.states import CheckStatus
 
 __all__ = [
     "create_link",
+    "delete_link",
     "delete_pending_link",
     "get_link_by_name",
     "list_links",
@@ -58,6 +59,12 @@ def create_link(
     session.add(link)
     session.flush()
     return link
+
+
+def delete_link(session: Session, link: CloudLink) -> None:
+    """Delete the link's row (its block documents are the caller's business)."""
+    session.delete(link)
+    session.flush()
 
 
 def get_link_by_name(

@@ -15,6 +15,7 @@ __all__ = [
     "create_pipeline",
     "delete_pipeline",
     "delete_script_version",
+    "get_pipeline",
     "get_pipeline_by_name",
     "get_script_version",
     "insert_script_version",
@@ -33,6 +34,11 @@ def create_pipeline(
     session.add(pipeline)
     session.flush()
     return pipeline
+
+
+def get_pipeline(session: Session, pipeline_id: int) -> Pipeline | None:
+    """The pipeline ``pipeline_id`` (whoever owns it), or ``None``."""
+    return session.get(Pipeline, pipeline_id)
 
 
 def get_pipeline_by_name(session: Session, owner_id: int, name: str) -> Pipeline | None:

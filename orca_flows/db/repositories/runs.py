@@ -29,6 +29,7 @@ __all__ = [
     "list_runs",
     "mark_stop_requested",
     "next_sequence",
+    "set_message_id",
 ]
 
 
@@ -170,3 +171,12 @@ def mark_stop_requested(session: Session, run_id: str, moment: datetime) -> bool
     )
     session.expire_all()
     return _rowcount(result) == 1
+
+
+def set_message_id(session: Session, run_id: str, message_id: str) -> None:
+    """Store the id of the message `submit_run` just sent for the run.
+
+    Unconditional: a worker may have claimed the run already, and its row still records
+    the message that carried it. (A waker's resend uses ``dispatch.record_message``.)
+    """
+    session.execute(update(Run).where(Run.id == run_id).values(sqs_message_id=message_id))

@@ -11,6 +11,7 @@ from orca_flows.db.models import Pipeline, Schedule
 
 __all__ = [
     "create_schedule",
+    "delete_schedule",
     "get_schedule",
     "get_schedule_of_pipeline",
     "list_schedules",
@@ -37,6 +38,12 @@ def create_schedule(
     session.add(schedule)
     session.flush()
     return schedule
+
+
+def delete_schedule(session: Session, schedule: Schedule) -> None:
+    """Delete the schedule's row (its Prefect deployment is the caller's business)."""
+    session.delete(schedule)
+    session.flush()
 
 
 def get_schedule(session: Session, schedule_id: int) -> Schedule | None:
