@@ -122,21 +122,15 @@ async def _watch(
 
 
 async def _start_or_resume(context: RunContext, run_id: str, loaded: _Loaded) -> Execution:
+    execution = None
     if context.resume:
         # A redelivered run: never send a second command; find the one already sent.
         if loaded.command_id:
             return Execution(loaded.command_id, loaded.instance_id)
-        found = await asyncio.to_thread(loaded.runner.find, loaded.spec.execution_key)
-        if found is not None:
-            await asyncio.to_thread(
-                claims.record_execution,
-                context.settings,
-                run_id,
-                command_id=found.command_id,
-                instance_id=found.instance_id,
-            )
-            return found
-    execution = await asyncio.to_thread(loaded.runner.start, loaded.spec)
+        execution = await asyncio.to_thread(loaded.runner.find, loaded.spec.execution_key)
+    if execution is None:
+        execution = await asyncio.to_thread(loaded.runner.start, loaded.spec)
+    # Stored at once, found or started: a later redelivery resumes it, never resends.
     await asyncio.to_thread(
         claims.record_execution,
         context.settings,

@@ -87,6 +87,16 @@ def _queue_block(url: str, creds: OrcaLinkedCloudCredentials, **fields: Any) -> 
     return OrcaRunQueue(queue_url=url, credentials=creds, **fields)
 
 
+def _linked_queue(
+    board: Board, aws: Any, blocks: dict[str, Block], creds: OrcaLinkedCloudCredentials
+) -> tuple[str, int]:
+    """A link "q" to a new FIFO queue, its credentials block saved; returns (url, link id)."""
+    url = fifo_queue(aws, "q")
+    link_id = board.add_link("q", queue_url=url, bucket="b", block_document_name=CREDENTIALS)
+    blocks[CREDENTIALS] = creds
+    return url, link_id
+
+
 def _serving(board: Board, scenario: Callable[[Worker], Awaitable[Any]]) -> Any:
     """Run a worker with the board's settings (no explicit poll timings) while ``scenario``
     acts; then stop it."""
@@ -114,9 +124,7 @@ def test_a_worker_receives_with_the_queue_block_s_settings_not_its_own(
     link_credentials: OrcaLinkedCloudCredentials,
     receives: Receives,
 ) -> None:
-    url = fifo_queue(aws, "q")
-    board.add_link("q", queue_url=url, bucket="b", block_document_name=CREDENTIALS)
-    blocks[CREDENTIALS] = link_credentials
+    url, _ = _linked_queue(board, aws, blocks, link_credentials)
     blocks[queue_block_name(CREDENTIALS)] = _queue_block(
         url, link_credentials, visibility_timeout_seconds=45, wait_time_seconds=1, max_messages=3
     )
@@ -140,10 +148,8 @@ def test_an_edited_queue_block_is_used_from_the_next_refresh(
     link_credentials: OrcaLinkedCloudCredentials,
     receives: Receives,
 ) -> None:
-    url = fifo_queue(aws, "q")
-    link_id = board.add_link("q", queue_url=url, bucket="b", block_document_name=CREDENTIALS)
+    url, link_id = _linked_queue(board, aws, blocks, link_credentials)
     name = queue_block_name(CREDENTIALS)
-    blocks[CREDENTIALS] = link_credentials
     blocks[name] = _queue_block(
         url, link_credentials, visibility_timeout_seconds=45, wait_time_seconds=1
     )
@@ -241,9 +247,7 @@ def test_a_receive_refused_by_sts_neither_kills_the_poller_nor_keeps_its_slots(
     link_credentials: OrcaLinkedCloudCredentials,
     receives: Receives,
 ) -> None:
-    url = fifo_queue(aws, "q")
-    board.add_link("q", queue_url=url, bucket="b", block_document_name=CREDENTIALS)
-    blocks[CREDENTIALS] = link_credentials
+    _linked_queue(board, aws, blocks, link_credentials)
     events = link_credentials.client_factory().client("sqs").meta.events
     refusals = []
 
