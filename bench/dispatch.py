@@ -286,9 +286,10 @@ class Bench:
 
     def _env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(
-            PREFECT_API_URL=self.api_url, PATH=f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}"
-        )
+        # No PREFECT_API_URL: each process finds the sandbox's Prefect server and its API
+        # auth string in the sandbox record of ORCA_HOME (the server refuses requests
+        # without it).
+        env.update(PATH=f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}")
         env.update(extra)
         return env
 

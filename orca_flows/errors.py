@@ -5,7 +5,9 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExistsError",
     "AwsError",
+    "BusyError",
     "DatabaseError",
+    "ExternalIdNotIssuedError",
     "InUseError",
     "InvalidInputError",
     "InvalidStateError",
@@ -14,6 +16,7 @@ __all__ = [
     "NotFoundError",
     "OrcaError",
     "PrefectUnavailableError",
+    "RateLimitedError",
     "SandboxError",
     "SandboxNotRunningError",
 ]
@@ -33,6 +36,18 @@ class InvalidInputError(OrcaError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class ExternalIdNotIssuedError(InvalidInputError):
+    """An ExternalId Orca did not issue to this user, or one another link uses already.
+
+    The message names `orca link kit`; the web app words its own (``no_kit`` tells "no
+    ExternalId was given and none is waiting" from "this one is refused").
+    """
+
+    def __init__(self, message: str, *, no_kit: bool = False) -> None:
+        super().__init__("external_id", message)
+        self.no_kit = no_kit
 
 
 class NotFoundError(OrcaError, LookupError):
@@ -114,3 +129,11 @@ class NoInstanceAvailableError(OrcaError):
 
 class LoginError(OrcaError):
     """A sign-in was refused; the message never says why (one message for every cause)."""
+
+
+class RateLimitedError(OrcaError):
+    """Too many sign-in or sign-up attempts came from one client address in the window."""
+
+
+class BusyError(OrcaError):
+    """The server is at its limit of concurrent password checks; the request may be retried."""

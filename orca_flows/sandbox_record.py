@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -22,9 +23,11 @@ __all__ = [
     "SandboxIdentity",
     "SandboxState",
     "answers",
+    "new_prefect_auth_string",
     "pid_runs",
     "running_sandbox",
     "sandbox_external_id",
+    "sandbox_prefect_auth_string",
     "write_private",
 ]
 
@@ -34,17 +37,26 @@ SANDBOX_ACCESS_KEY = "orca-sandbox"
 SANDBOX_ACCOUNT_ID = "111122223333"
 
 
+def new_prefect_auth_string() -> str:
+    """A fresh ``user:password`` for the sandbox's Prefect server (Prefect's basic auth)."""
+    return f"orca:{secrets.token_urlsafe(32)}"
+
+
 @dataclass(frozen=True)
 class SandboxIdentity:
-    """What survives `orca local down`: the ports and the sandbox link's ExternalId.
+    """What survives `orca local down`: the ports, the sandbox link's ExternalId and the
+    auth string of the sandbox's Prefect server (the file is the owner's only, 0600).
 
     Keeping them makes local links (their block stores endpoint and ExternalId) work again
-    after a restart.
+    after a restart, and keeps the Prefect UI's sign-in the same.
     """
 
     external_id: str = field(default_factory=new_external_id)
     port: int = 0
     prefect_port: int = 0
+    # Prefect holds every link's credentials block and every run's log: its API answers
+    # only requests carrying this (PREFECT_SERVER_API_AUTH_STRING / PREFECT_API_AUTH_STRING).
+    prefect_auth_string: str = field(default_factory=new_prefect_auth_string)
 
     @classmethod
     def load(cls, path: Path) -> SandboxIdentity:
@@ -87,9 +99,12 @@ class SandboxState:
 
 
 def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text``, readable by the owner only (0600)."""
     temporary = path.with_suffix(".tmp")
-    temporary.touch(mode=0o600)
-    temporary.write_text(text)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        os.fchmod(file.fileno(), 0o600)  # a leftover temporary file may have kept its mode
+        file.write(text)
     os.replace(temporary, path)
 
 
@@ -122,3 +137,13 @@ def running_sandbox(settings: OrcaSettings) -> SandboxState | None:
 def sandbox_external_id(settings: OrcaSettings) -> str:
     """The ExternalId the sandbox's role requires (kept across restarts)."""
     return SandboxIdentity.load(settings.sandbox_identity_file).external_id
+
+
+def sandbox_prefect_auth_string(settings: OrcaSettings) -> str | None:
+    """The auth string of the sandbox's Prefect server, ``None`` when none was recorded."""
+    try:
+        recorded = json.loads(settings.sandbox_identity_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    value = recorded.get("prefect_auth_string") if isinstance(recorded, dict) else None
+    return value if isinstance(value, str) else None

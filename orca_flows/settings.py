@@ -67,6 +67,15 @@ class OrcaSettings(BaseSettings):
         description="How often a worker renews message visibility and lease (more often "
         "when a third of the queue block's visibility timeout is shorter).",
     )
+    rewake_after_seconds: int = Field(
+        default=900,
+        ge=1,
+        description="How long the head run of a key (or a run whose worker's lease lapsed) "
+        "may go without its message being received before a worker's sweeper re-sends one "
+        "(SQS may drop messages: retention, the dead-letter queue, the 12-hour visibility "
+        "cap). Keep it well above the queues' visibility timeout: an early re-send only "
+        "makes a harmless duplicate.",
+    )
     worker_poll_seconds: int = Field(
         default=5,
         ge=0,
@@ -81,6 +90,44 @@ class OrcaSettings(BaseSettings):
     )
     aws_max_attempts: int = Field(
         default=5, ge=1, le=20, description="botocore standard-mode retry attempts per call."
+    )
+    stop_confirm_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="How long a stop waits for the run's process to be confirmed dead; "
+        "past it the run stays `cancelling` with the reason, and its key waits.",
+    )
+    allow_local_runner: bool = Field(
+        default=False,
+        description="Let pipelines on any link use the local runner, which runs scripts on "
+        "the worker's host as its OS user (only for a trusted single-user install; see "
+        "docs/operations.md). Off, only sandbox links may.",
+    )
+    # Sign-up and sign-in (docs/operations.md, "Sign-up and sign-in").
+    max_concurrent_hashes: int = Field(
+        default=2,
+        ge=1,
+        description="Most argon2 password hashes computed at once per process (each takes "
+        "tens of MiB), so a burst of sign-ins cannot exhaust memory.",
+    )
+    hash_wait_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="How long a sign-in or sign-up waits for a hashing slot before it is "
+        "refused as busy.",
+    )
+    auth_attempts_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Sign-in and sign-up attempts one client address may make per window.",
+    )
+    auth_window_seconds: int = Field(
+        default=600, ge=1, description="The window of ORCA_AUTH_ATTEMPTS_PER_ADDRESS."
+    )
+    ui_trust_forwarded_for: bool = Field(
+        default=False,
+        description="The web app runs behind the documented reverse proxy, which sets "
+        "X-Forwarded-For: the client address is its last entry.",
     )
 
     @field_validator("home", mode="after")

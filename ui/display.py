@@ -13,6 +13,8 @@ __all__ = ["STATE_ICONS", "duration", "fire_time", "moment", "state_label"]
 STATE_ICONS: dict[RunState, tuple[str, str]] = {
     RunState.QUEUED: ("gray", ":material/schedule:"),
     RunState.RUNNING: ("blue", ":material/directions_run:"),
+    # Stopped, its process not yet confirmed dead: its key still waits.
+    RunState.CANCELLING: ("orange", ":material/hourglass_top:"),
     RunState.SUCCEEDED: ("green", ":material/check_circle:"),
     RunState.FAILED: ("red", ":material/error:"),
     RunState.TIMED_OUT: ("orange", ":material/timer_off:"),

@@ -11,6 +11,7 @@ from orca_flows.settings import OrcaSettings, get_settings
 
 __all__ = [
     "SignedIn",
+    "client_address",
     "current_actor",
     "orca_settings",
     "require_user",
@@ -28,6 +29,7 @@ class SignedIn:
 
     user_id: int
     email: str
+    is_operator: bool = False
 
 
 def signed_in() -> SignedIn | None:
@@ -38,7 +40,7 @@ def signed_in() -> SignedIn | None:
 
 def sign_in(actor: Actor) -> None:
     """Remember ``actor`` for this browser session (it ends when the tab closes)."""
-    st.session_state[USER_KEY] = SignedIn(actor.user_id, actor.email)
+    st.session_state[USER_KEY] = SignedIn(actor.user_id, actor.email, actor.is_operator)
 
 
 def sign_out() -> None:
@@ -69,4 +71,22 @@ def current_actor() -> Actor:
     outside the router stops here.
     """
     signed = require_user()
-    return Actor(signed.user_id, signed.email)
+    return Actor(signed.user_id, signed.email, signed.is_operator)
+
+
+def client_address(settings: OrcaSettings) -> str | None:
+    """The visitor's network address, for the sign-in and sign-up limits (``None``: local).
+
+    Streamlit gives the connection's peer (``None`` for a loopback one). Behind the
+    documented reverse proxy (``ORCA_UI_TRUST_FORWARDED_FOR=true``) the peer is the proxy,
+    and the client is the last X-Forwarded-For entry: the one the proxy itself appended
+    (entries before it are whatever the client sent, and may be forged).
+    """
+    if settings.ui_trust_forwarded_for:
+        forwarded = st.context.headers.get("X-Forwarded-For")
+        hops = [h.strip() for h in forwarded.split(",")] if isinstance(forwarded, str) else []
+        if hops and hops[-1]:
+            return hops[-1]
+    address = st.context.ip_address
+    # Only a real connection has an address (a string); a test harness has none.
+    return address if isinstance(address, str) else None

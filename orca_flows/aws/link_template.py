@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from orca_flows.aws.link_defaults import (
@@ -16,7 +17,7 @@ from orca_flows.aws.link_policy import build_role_policy
 from orca_flows.domain import rules
 from orca_flows.errors import InvalidInputError
 
-__all__ = ["build_template"]
+__all__ = ["build_template", "trust_policy"]
 
 # The parameters' AllowedPatterns are the domain's rules (orca_flows.domain.rules), which
 # build_template also checks, so any default Orca writes into the template is one
@@ -262,14 +263,45 @@ def _queue_resources() -> dict[str, Any]:
     }
 
 
-def _role() -> dict[str, Any]:
-    trust_orca = {
+def _trust_statement(principal: Any, external_ids: Any) -> dict[str, Any]:
+    return {
         "Sid": "TrustOrcaWithExternalId",
         "Effect": "Allow",
-        "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${OrcaAccountId}:root"}},
+        "Principal": {"AWS": principal},
         "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}},
+        "Condition": {"StringEquals": {"sts:ExternalId": external_ids}},
     }
+
+
+def trust_policy(
+    *, orca_account_id: str, external_ids: Sequence[str], partition: str = "aws"
+) -> dict[str, Any]:
+    """The role's trust policy as the stack makes it, naming the given ExternalIds.
+
+    What a role that several links share (the local sandbox's) trusts: Orca's account,
+    presenting any one of ``external_ids``. A list in ``StringEquals`` matches any of them.
+
+    Args:
+        orca_account_id: Orca's AWS account, the only principal the role trusts.
+        external_ids: The ExternalIds to accept (at least one).
+        partition: The account's partition (``aws``, ``aws-cn``, ``aws-us-gov``).
+
+    Raises:
+        InvalidInputError: A bad account id or ExternalId, or none at all.
+    """
+    rules.check_account_id(orca_account_id, what="Orca's account")
+    values = sorted({rules.check_external_id(value) for value in external_ids})
+    if not values:
+        raise InvalidInputError("external_id", f"A trust policy needs an ExternalId: {_GET_ONE}.")
+    principal = f"arn:{partition}:iam::{orca_account_id}:root"
+    statement = _trust_statement(principal, values[0] if len(values) == 1 else values)
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def _role() -> dict[str, Any]:
+    trust_orca = _trust_statement(
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::${OrcaAccountId}:root"}, {"Ref": "ExternalId"}
+    )
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {

@@ -1,4 +1,7 @@
-"""An SQS FIFO queue: send with group and dedup id, long-poll, extend visibility, delete."""
+"""An SQS FIFO queue: send with group and dedup id, long-poll, extend visibility, delete.
+
+A message may carry the ``orca-probe`` attribute: a `link check` probe, never a run.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,11 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-__all__ = ["FifoQueue", "QueueMessage"]
+__all__ = ["PROBE_ATTRIBUTE", "FifoQueue", "QueueMessage"]
+
+# The message attribute that marks a `orca link check` probe (its value: the probe's id).
+# A worker that receives a probe deletes it and never takes it for a run.
+PROBE_ATTRIBUTE = "orca-probe"
 
 _SYSTEM_ATTRIBUTES = [
     "MessageGroupId",
@@ -30,6 +37,7 @@ class QueueMessage:
     dedup_id: str
     receive_count: int
     sequence_number: str
+    probe: str | None = None  # the probe id of a `link check` probe, else None
 
 
 def _drop_none(**params: Any) -> dict[str, Any]:
@@ -53,19 +61,38 @@ class FifoQueue:
         """The queue called ``name`` (raises ``QueueDoesNotExist`` when there is none)."""
         return cls(client, client.get_queue_url(QueueName=name)["QueueUrl"])
 
-    def send(self, body: str, *, group_id: str, dedup_id: str) -> str:
+    def send(self, body: str, *, group_id: str, dedup_id: str, probe: str | None = None) -> str:
         """Send ``body`` in ``group_id``; a repeat of ``dedup_id`` within 5 min is dropped by SQS.
+
+        Args:
+            probe: Mark the message as a `link check` probe with this id (``PROBE_ATTRIBUTE``).
 
         Returns:
             The SQS message id.
         """
+        extra: dict[str, Any] = {}
+        if probe is not None:
+            extra["MessageAttributes"] = {
+                PROBE_ATTRIBUTE: {"DataType": "String", "StringValue": probe}
+            }
         response = self.client.send_message(
             QueueUrl=self.url,
             MessageBody=body,
             MessageGroupId=group_id,
             MessageDeduplicationId=dedup_id,
+            **extra,
         )
         return response["MessageId"]
+
+    def waiting_messages(self) -> int:
+        """How many messages are visible (waiting to be received), approximately.
+
+        Raises ``QueueDoesNotExist`` (a ``ClientError``) when the queue is gone.
+        """
+        attributes = self.client.get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessages", "0"))
 
     def receive(
         self,
@@ -82,6 +109,7 @@ class FifoQueue:
                 WaitTimeSeconds=wait_seconds,
                 VisibilityTimeout=visibility_timeout,
                 MessageSystemAttributeNames=_SYSTEM_ATTRIBUTES,
+                MessageAttributeNames=[PROBE_ATTRIBUTE],
             )
         )
         return [_to_message(raw) for raw in response.get("Messages", [])]
@@ -99,6 +127,8 @@ class FifoQueue:
 
 def _to_message(raw: MessageTypeDef) -> QueueMessage:
     attributes = raw.get("Attributes", {})
+    marker = raw.get("MessageAttributes", {}).get(PROBE_ATTRIBUTE)
+    probe = marker.get("StringValue") if marker is not None else None
     return QueueMessage(
         message_id=raw["MessageId"],
         receipt_handle=raw["ReceiptHandle"],
@@ -107,4 +137,5 @@ def _to_message(raw: MessageTypeDef) -> QueueMessage:
         dedup_id=attributes.get("MessageDeduplicationId", ""),
         receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
         sequence_number=attributes.get("SequenceNumber", ""),
+        probe=probe,
     )

@@ -1,4 +1,4 @@
-"""`orca link kit | create | check | list | remove`: linking AWS accounts."""
+"""`orca link kit | create | update | check | list | remove`: linking AWS accounts."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from orca_flows.services import links
 from orca_flows.services.link_check import check_link
 from orca_flows.services.link_creation import create_link, create_local_link
 from orca_flows.services.link_kits import generate_kit
-from orca_flows.settings import get_settings
 
 app = typer.Typer(help="Link AWS accounts (a role with an ExternalId).", no_args_is_help=True)
 
@@ -48,9 +47,8 @@ def kit(
     user: UserOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Print the CloudFormation template, quick-create link and ExternalId for a new link."""
-    settings = get_settings()
-    actor = acting(user)[1] if user or settings.user else None
+    """Print the CloudFormation template, quick-create link and an ExternalId issued to you."""
+    settings, actor = acting(user)  # an ExternalId is issued to a user, so one must act
     result = generate_kit(
         settings, actor, region=region or settings.region, user_account_id=account
     )
@@ -73,8 +71,11 @@ def kit(
         )
         return
     console.print(f"[bold]ExternalId[/] {kit.external_id}", soft_wrap=True)
-    if result.external_id_saved:
-        console.print("  (Orca remembers it for your next `orca link create`.)")
+    console.print(
+        f"  (issued to {actor.email}: only your links can use it, once; "
+        "`orca link create` uses it by default.)",
+        highlight=False,
+    )
     console.print(
         f"\n[bold]1. Create the stack[/] in {kit.region}, trusting Orca's account "
         f"{kit.orca_account_id}. In the console:"
@@ -97,7 +98,10 @@ def create(
     region: Annotated[str | None, typer.Option("--region", help="The account's region.")] = None,
     external_id: Annotated[
         str | None,
-        typer.Option("--external-id", help="The ExternalId (default: the one from `link kit`)."),
+        typer.Option(
+            "--external-id",
+            help="An ExternalId `orca link kit` issued to you (default: the newest unused one).",
+        ),
     ] = None,
     bucket: Annotated[
         str | None,
@@ -133,15 +137,30 @@ def create(
 def update(
     name: Annotated[str, typer.Argument(help="The link.")],
     external_id: Annotated[
-        str, typer.Option("--external-id", help="The new ExternalId (already set on the stack).")
-    ],
+        str | None,
+        typer.Option(
+            "--external-id",
+            help="An unused ExternalId `orca link kit` issued to you, already in your stack "
+            "(default: Orca issues a new one).",
+        ),
+    ] = None,
     user: UserOption = None,
 ) -> None:
-    """Rotate a link's ExternalId (update the stack's parameter first)."""
-    links.update_external_id(*acting(user), name, external_id)
-    console.print(
-        f"Link {name!r} now presents the new ExternalId. Verify with `orca link check {name}`."
-    )
+    """Rotate a link to a newly issued ExternalId (on AWS, then update your stack with it)."""
+    rotation = links.rotate_external_id(*acting(user), name, external_id)
+    console.print(f"Link {name!r} now presents a new ExternalId; the old one is released.")
+    if rotation.trust_updated:
+        console.print("The local sandbox's role now trusts the new ExternalId only.")
+    elif external_id is None:
+        console.print(f"[bold]New ExternalId[/] {rotation.external_id}", soft_wrap=True)
+        console.print(
+            "Until your stack names it, Orca cannot assume the role: update the stack's "
+            "ExternalId parameter (the same template, your stack's name if not orca-link):",
+            highlight=False,
+        )
+        for command in rotation.stack_commands:
+            console.print(f"   {command}", soft_wrap=True, highlight=False)
+    console.print(f"Verify with `orca link check {name}`.", highlight=False)
 
 
 @app.command("check")
@@ -184,6 +203,10 @@ def list_(user: UserOption = None, json_output: JsonOption = False) -> None:
         checked = (
             f"{view.last_check_status} at {view.last_check_at}" if view.last_check_at else "never"
         )
+        # Why it failed (a check's step, or the worker's report of a link it cannot serve).
+        failed = [s for s in view.last_check or () if s.status == CheckStatus.FAILED]
+        if failed:
+            checked += f"\n{failed[0].name}: {failed[0].detail}"
         table.add_row(view.name, str(view.account_id), view.region, str(view.bucket), checked)
     console.print(table)
 

@@ -36,6 +36,12 @@ def _describe(status: SandboxStatus) -> None:
     console.print(f"  account   {state.account_id} (role {state.role_arn})")
     if state.prefect_api_url:
         console.print(f"  prefect   {state.prefect_api_url.removesuffix('/api')}  (UI and API)")
+        # The secret itself is not printed: the Prefect UI asks operators for it, and
+        # Orca's commands read it from the file themselves.
+        console.print(
+            "            operators sign in with prefect_auth_string from "
+            f"{get_settings().sandbox_identity_file}"
+        )
     for created in status.provisioned:
         console.print(f"  created   {created}")
     console.print("  The emulator keeps its state in memory: `orca local down` forgets it.")

@@ -17,6 +17,7 @@ from orca_flows.cli.common import (
     exits_on_error,
     print_json,
 )
+from orca_flows.domain.rules import MAX_PIPELINE_TIMEOUT_SECONDS
 from orca_flows.domain.views import PipelineView
 from orca_flows.services import pipelines
 from orca_flows.services.pipeline_removal import remove_pipeline
@@ -42,7 +43,11 @@ def add(
     link: Annotated[str, typer.Option("--link", help="The linked account it runs in.")],
     runner: Annotated[
         str | None,
-        typer.Option("--runner", help="ssm (EC2) or local (default local for a sandbox link)."),
+        typer.Option(
+            "--runner",
+            help="ssm (EC2) or local (default local for a sandbox link). local runs the "
+            "script on this host: sandbox links only, unless ORCA_ALLOW_LOCAL_RUNNER=true.",
+        ),
     ] = None,
     target: Annotated[
         str | None,
@@ -56,7 +61,12 @@ def add(
         ),
     ] = "pipeline",
     timeout: Annotated[
-        int, typer.Option("--timeout", help="Seconds before the script is killed.")
+        int,
+        typer.Option(
+            "--timeout",
+            help="Seconds before the script is killed; at most "
+            f"{MAX_PIPELINE_TIMEOUT_SECONDS} (SSM's 48 hours less the upload grace).",
+        ),
     ] = 3600,
     retries: Annotated[int, typer.Option("--retries", help="Extra attempts after a failure.")] = 0,
     user: UserOption = None,

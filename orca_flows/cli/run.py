@@ -69,9 +69,26 @@ def _wait(settings: OrcaSettings, actor: Actor, run_id: str) -> RunState:
 @app.command("stop")
 @exits_on_error
 def stop(run_id: RunIdArgument, user: UserOption = None) -> None:
-    """Stop a run: a queued one never starts, a running one is killed with its children."""
-    was = runs.stop_run(*acting(user), run_id)
-    console.print(f"Run {run_id} was {was}; it is now cancelled.")
+    """Stop a run: a queued one never starts, a running one is killed with its children.
+
+    A running run is ``cancelling`` until its process is confirmed dead, then
+    ``cancelled``; the next run of its ordering key waits until then.
+    """
+    settings, actor = acting(user)
+    was = runs.stop_run(settings, actor, run_id)
+    view = runs.view_run(settings, actor, run_id, with_outputs=False)
+    if view.state == RunState.CANCELLED:
+        console.print(f"Run {run_id} was {was}; it is now cancelled.")
+    elif view.state == RunState.CANCELLING:
+        console.print(
+            f"Run {run_id} was {was}; it is now cancelling: its process is being killed, and "
+            "it becomes cancelled (releasing the next run of its key) once the process is "
+            f"confirmed dead. Follow it with `orca run show {run_id}`."
+        )
+        if view.error:
+            console.print(view.error)
+    else:  # the run finished between the stop and this look
+        console.print(f"Run {run_id} was {was}; it has finished ({view.state}).")
 
 
 @app.command("list")

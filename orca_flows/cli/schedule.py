@@ -14,6 +14,7 @@ from orca_flows.cli.common import (
     UserOption,
     acting,
     console,
+    err_console,
     exits_on_error,
     print_json,
 )
@@ -60,9 +61,14 @@ def set_(
 ) -> None:
     """Create or change a pipeline's schedule (a paused one stays paused)."""
     if (cron is None) == (interval is None):
-        raise typer.BadParameter(
-            "give either --cron EXPR or --interval SECONDS", param_hint="--cron"
+        # A usage error (exit 2) told as one sentence, not typer's box, like every refusal.
+        err_console.print(
+            "[bold red]Error:[/] give either --cron EXPR or --interval SECONDS, not "
+            f"{'both' if cron else 'neither'}: e.g. `orca schedule set {pipeline} --cron "
+            "'0 3 * * *'` (03:00 daily).",
+            highlight=False,
         )
+        raise typer.Exit(2)
     settings, actor = acting(user)
     view = schedules.set_schedule(
         settings, actor, pipeline, cron=cron, interval_seconds=interval, timezone=timezone

@@ -1,4 +1,4 @@
-"""`orca user add`: create a user."""
+"""`orca user add`: create a user (a tenant, or with `--operator` one who runs Orca)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,20 @@ def add(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    operator: Annotated[
+        bool,
+        typer.Option(
+            "--operator",
+            help="The user runs this Orca: the web app shows them links into Prefect "
+            "(which holds every user's credentials and logs). Never for tenants.",
+        ),
+    ] = False,
 ) -> None:
     """Add a user; the password comes from stdin (--password-stdin) or a prompt."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = add_user(get_settings(), email, password)
-    console.print(f"Added user {user.email} (id {user.user_id}).")
+    user = add_user(get_settings(), email, password, operator=operator)
+    role = ", an operator" if user.is_operator else ""
+    console.print(f"Added user {user.email} (id {user.user_id}{role}).")

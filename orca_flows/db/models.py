@@ -22,7 +22,9 @@ from orca_flows.db.base import Base, StrEnumColumn, UTCDateTime, utcnow
 from orca_flows.domain.states import CheckStatus, RunState
 
 __all__ = [
+    "AuthThrottle",
     "CloudLink",
+    "ExternalId",
     "OrderingKeyCounter",
     "Pipeline",
     "Run",
@@ -43,6 +45,22 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Operators run Orca (they may reach Prefect); tenants never see Prefect's UI or API.
+    is_operator: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuthThrottle(Base):
+    """Sign-in and sign-up attempts counted per scope (a client address or an account).
+
+    ``scope`` is e.g. ``addr:203.0.113.9`` or ``account:ann@example.com``; the window
+    restarts when it is older than the limit's period.
+    """
+
+    __tablename__ = "auth_throttles"
+
+    scope: Mapped[str] = mapped_column(String(255), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class CloudLink(Base):
@@ -73,6 +91,24 @@ class CloudLink(Base):
     owner: Mapped[User] = relationship()
 
 
+class ExternalId(Base):
+    """An ExternalId Orca issued to one user (`orca link kit`); a link may use it once.
+
+    AWS's confused-deputy guidance: the vendor generates a unique id per customer, so a
+    user can only link a role whose trust policy names an id issued to them.
+    """
+
+    __tablename__ = "external_ids"
+
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The link that uses it (NULL while unused, and again once that link is removed).
+    link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cloud_links.id", ondelete="SET NULL"), unique=True
+    )
+
+
 class Pipeline(Base):
     """A user's script and how to run it; ``current_version`` is the latest upload."""
 
@@ -93,7 +129,9 @@ class Pipeline(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     owner: Mapped[User] = relationship()
-    link: Mapped[CloudLink] = relationship()
+    # Loaded with the pipeline: runners read the link (is it a sandbox link?) after the
+    # unit of work that read the pipeline has ended.
+    link: Mapped[CloudLink] = relationship(lazy="selectin")
 
 
 class ScriptVersion(Base):
@@ -156,6 +194,13 @@ class Run(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(36))
     error_summary: Mapped[str | None] = mapped_column(Text)
     stop_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the last wake-up message for the run was sent: the sweeper re-sends one for a
+    # head run whose message is older than a bound (the database is the truth, a message
+    # only a wake-up; SQS may have dropped it).
+    message_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when a worker parked the run (deleted its message because an earlier run of the
+    # key is unfinished); a submitter's late "record my message id" must not undo it.
+    parked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     pipeline: Mapped[Pipeline] = relationship()
     script_version: Mapped[ScriptVersion] = relationship()

@@ -14,7 +14,10 @@ class Actor:
     Attributes:
         user_id: The user's id.
         email: The user's (case-folded) email.
+        is_operator: The user runs this Orca (`orca user add --operator`): only operators
+            are shown Prefect's UI, which holds every user's credentials and logs.
     """
 
     user_id: int
     email: str
+    is_operator: bool = False

@@ -23,8 +23,11 @@ def resolve_ordering_key(
 ) -> str:
     """The ordering key of a pipeline's runs, from its ``ordering_key`` setting.
 
-    Every key is scoped so that one user can never hold up another's runs, except the
-    ``instance`` key, which is scoped to the account's instance itself.
+    Every key starts with its owner (``p-`` a pipeline, which has one owner; ``u-<owner
+    id>`` the others), so one user's runs never wait for another's: two users whose
+    pipelines target the same instance in the same account, or who both chose the custom
+    key ``nightly``, have keys of their own. The owner id is followed by ``-`` (or ends
+    the key), so ``u-1-…`` never reads as a key of user 12.
 
     Args:
         setting: ``pipeline``, ``user``, ``instance`` or custom text (checked by
@@ -36,8 +39,8 @@ def resolve_ordering_key(
         target: The pipeline's target as stored (comma-separated ids or one tag).
 
     Returns:
-        ``p-<pipeline id>``, ``u-<user id>``, ``i-<account>-<target>`` (at most 128
-        characters) or ``u-<user id>-k-<text>``.
+        ``p-<pipeline id>``, ``u-<user id>``, ``u-<user id>-i-<account>-<target>`` (at
+        most 128 characters) or ``u-<user id>-k-<text>``.
     """
     match setting:
         case "pipeline":
@@ -45,7 +48,8 @@ def resolve_ordering_key(
         case "user":
             return f"u-{owner_id}"
         case "instance":
-            key = _NOT_IN_MESSAGE_GROUP_ID.sub("_", f"i-{account_id}-{target}")
+            # Cut at the end, so the owner prefix always stays.
+            key = _NOT_IN_MESSAGE_GROUP_ID.sub("_", f"u-{owner_id}-i-{account_id}-{target}")
             return key[:MAX_ORDERING_KEY_LENGTH]
         case custom:
             return f"u-{owner_id}-k-{custom}"

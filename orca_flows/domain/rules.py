@@ -18,8 +18,8 @@ Decisions (they settle rules that earlier copies disagreed on):
   1-256 characters (SSM's instance filter refuses an empty value) of ASCII letters, digits
   and ``_.:/=+@-``, the value also spaces. A key cannot hold ``=`` in a target, which is
   split at its first ``=``.
-- Timeouts: 1 to 172800 seconds, the most SSM's ``AWS-RunShellScript`` lets a command run
-  (a pipeline's was unbounded, and SSM cut longer scripts off at 48 hours).
+- Runners, timeouts and retries: in :mod:`orca_flows.domain.runner_rules` (re-exported
+  here), with who may use the local runner and why a timeout stays below SSM's 48 hours.
 """
 
 from __future__ import annotations
@@ -30,6 +30,17 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from orca_flows.domain.regions import PARTITION_NAMES, partition_of
+from orca_flows.domain.runner_rules import (
+    MAX_PIPELINE_TIMEOUT_SECONDS,
+    MAX_RETRIES,
+    MAX_TIMEOUT_SECONDS,
+    MIN_TIMEOUT_SECONDS,
+    RUNNERS,
+    check_local_runner_allowed,
+    check_retries,
+    check_runner,
+    check_timeout,
+)
 from orca_flows.errors import InvalidInputError
 
 __all__ = [
@@ -40,6 +51,7 @@ __all__ = [
     "INSTANCE_ID_PATTERN",
     "MAX_EXTERNAL_ID",
     "MAX_INSTANCE_IDS",
+    "MAX_PIPELINE_TIMEOUT_SECONDS",
     "MAX_RETRIES",
     "MAX_TIMEOUT_SECONDS",
     "MIN_EXTERNAL_ID",
@@ -58,6 +70,7 @@ __all__ = [
     "check_bucket_name",
     "check_external_id",
     "check_fifo_queue_url",
+    "check_local_runner_allowed",
     "check_ordering_key",
     "check_queue_name",
     "check_region_in_role_partition",
@@ -88,10 +101,6 @@ TAG_KEY_PATTERN = r"[A-Za-z0-9_.:/=+@-]{1,128}"
 TAG_VALUE_PATTERN = r"[A-Za-z0-9 _.:/=+@-]{1,256}"
 INSTANCE_ID_PATTERN = r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})"
 MAX_INSTANCE_IDS = 50  # SendCommand's limit on InstanceIds
-MIN_TIMEOUT_SECONDS = 1
-MAX_TIMEOUT_SECONDS = 172_800  # AWS-RunShellScript's executionTimeout maximum (48 h)
-MAX_RETRIES = 10
-RUNNERS = ("ssm", "local")
 NAMED_ORDERING_KEYS = ("pipeline", "instance", "user")
 CUSTOM_ORDERING_KEY_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
 
@@ -339,51 +348,6 @@ def parse_targets(text: str, *, field: str = "target") -> list[str]:
     return check_targets(text.split(","), field=field)
 
 
-def check_timeout(seconds: int, *, field: str = "timeout") -> int:
-    """A script timeout: 1 to 172800 seconds (SSM runs a command for at most 48 hours).
-
-    Raises:
-        InvalidInputError: On ``field``.
-    """
-    if seconds < MIN_TIMEOUT_SECONDS:
-        raise InvalidInputError(
-            field, f"timeout must be a positive number of seconds, not {seconds}."
-        )
-    if seconds > MAX_TIMEOUT_SECONDS:
-        raise InvalidInputError(
-            field,
-            f"timeout must be at most {MAX_TIMEOUT_SECONDS} seconds (48 hours, the most SSM "
-            f"runs a command), not {seconds}.",
-        )
-    return seconds
-
-
-def check_retries(retries: int) -> int:
-    """Extra attempts after a failure: 0 to 10.
-
-    Raises:
-        InvalidInputError: On field ``retries``.
-    """
-    if not 0 <= retries <= MAX_RETRIES:
-        raise InvalidInputError(
-            "retries", f"retries must be between 0 and {MAX_RETRIES}, not {retries}."
-        )
-    return retries
-
-
-def check_runner(runner: str) -> str:
-    """``ssm`` or ``local``.
-
-    Raises:
-        InvalidInputError: On field ``runner``.
-    """
-    if runner not in RUNNERS:
-        raise InvalidInputError(
-            "runner", f"runner {runner!r} must be one of: {', '.join(RUNNERS)}."
-        )
-    return runner
-
-
 def check_ordering_key(setting: str) -> str:
     """A pipeline's ordering key: ``pipeline``, ``instance``, ``user`` or custom text.
 
@@ -395,6 +359,6 @@ def check_ordering_key(setting: str) -> str:
         raise InvalidInputError(
             "ordering_key",
             f"ordering key {setting!r} must be pipeline, instance, user or 1-64 "
-            "letters, digits and _.:-",
+            "letters, digits and _.:- (for example --ordering-key nightly-etl).",
         )
     return setting

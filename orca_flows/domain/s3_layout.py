@@ -4,12 +4,18 @@ The layout, all under :data:`ORCA_PREFIX` (the only prefix the link kit's role m
 
     orca/<user id>/                                   user_prefix
         <pipeline>/scripts/v<n>/<file>                script_key (immutable versions)
-        <pipeline>/runs/<run id>/                     run_prefix
-            log                                       LOG_KEY (live while the run goes)
-            outputs/<name>                            OUTPUTS_PREFIX (ORCA_OUTPUT_DIR)
-            exit-code                                 EXIT_CODE_KEY (the bootstrap's marker)
+        <pipeline>/runs/<run id>/                     run_prefix (``runs.s3_prefix``)
+            attempts/<n>/                             attempt_prefix (n = ``runs.attempt``)
+                log                                   LOG_KEY (live while the attempt goes)
+                outputs/<name>                        OUTPUTS_PREFIX (ORCA_OUTPUT_DIR)
+                exit-code                             EXIT_CODE_KEY (the bootstrap's marker)
         <pipeline>/ssm/<command id>/...               ssm_output_prefix (SSM's own copy)
         _orca-check/<uuid>                            probe_key (`orca link check`)
+
+Each attempt has its own folder, so a late marker of attempt 1 can never finish attempt
+2 and a retry never overwrites the log of the attempt before it. Attempts count from 1
+(the claim sets ``runs.attempt`` to 1, each retry adds one); the run's ``log_uri`` and
+``outputs`` are its last attempt's, the one whose result the run took.
 
 Keys "relative" here are relative to the user prefix, as a user-confined
 ``PrefixedBucket`` takes them. ``_orca-check`` cannot clash with a pipeline: pipeline
@@ -25,6 +31,7 @@ __all__ = [
     "LOG_KEY",
     "ORCA_PREFIX",
     "OUTPUTS_PREFIX",
+    "attempt_prefix",
     "exit_code_key",
     "log_key",
     "output_key",
@@ -43,10 +50,11 @@ __all__ = [
 ]
 
 ORCA_PREFIX = "orca/"
-# A run's objects, relative to its run prefix (the bootstrap writes exactly these).
+# An attempt's objects, relative to its attempt prefix (the bootstrap writes exactly these).
 LOG_KEY = "log"
 OUTPUTS_PREFIX = "outputs/"
 EXIT_CODE_KEY = "exit-code"
+_ATTEMPTS_FOLDER = "attempts/"
 _PROBE_FOLDER = "_orca-check/"
 
 
@@ -73,9 +81,20 @@ def script_key(user_id: int, pipeline: str, version: int, filename: str) -> str:
 def run_relative_prefix(pipeline: str, run_id: str) -> str:
     """A run's prefix under the user prefix: ``<pipeline>/runs/<run id>/``.
 
-    The one place that decides where a run's log, outputs and marker go.
+    Its attempts' folders (see ``attempt_prefix``) hold the log, outputs and marker.
     """
     return f"{pipeline}/runs/{run_id}/"
+
+
+def attempt_prefix(run_prefix: str, attempt: int) -> str:
+    """Attempt ``attempt``'s folder under ``run_prefix`` (full or relative):
+    ``<run prefix>attempts/<n>/``, the one place that decides where an attempt's log,
+    outputs and marker go.
+
+    ``attempt`` 0 (a run not claimed yet) names attempt 1's folder, where its first log
+    will be.
+    """
+    return f"{run_prefix}{_ATTEMPTS_FOLDER}{max(attempt, 1)}/"
 
 
 def run_prefix(user_id: int, pipeline: str, run_id: str) -> str:
@@ -83,24 +102,25 @@ def run_prefix(user_id: int, pipeline: str, run_id: str) -> str:
     return user_prefix(user_id) + run_relative_prefix(pipeline, run_id)
 
 
-def log_key(run_prefix: str) -> str:
-    """The run's log under ``run_prefix`` (a full or relative run prefix)."""
-    return run_prefix + LOG_KEY
+def log_key(attempt_prefix: str) -> str:
+    """The attempt's log under ``attempt_prefix`` (a full or relative attempt prefix)."""
+    return attempt_prefix + LOG_KEY
 
 
-def outputs_prefix(run_prefix: str) -> str:
-    """The run's outputs folder under ``run_prefix``."""
-    return run_prefix + OUTPUTS_PREFIX
+def outputs_prefix(attempt_prefix: str) -> str:
+    """The attempt's outputs folder under ``attempt_prefix``."""
+    return attempt_prefix + OUTPUTS_PREFIX
 
 
-def output_key(run_prefix: str, name: str) -> str:
-    """Output file ``name`` (relative to the outputs folder) of the run at ``run_prefix``."""
-    return outputs_prefix(run_prefix) + name
+def output_key(attempt_prefix: str, name: str) -> str:
+    """Output file ``name`` (relative to the outputs folder) of the attempt at
+    ``attempt_prefix``."""
+    return outputs_prefix(attempt_prefix) + name
 
 
-def exit_code_key(run_prefix: str) -> str:
-    """The bootstrap's ``exit-code`` marker under ``run_prefix``."""
-    return run_prefix + EXIT_CODE_KEY
+def exit_code_key(attempt_prefix: str) -> str:
+    """The bootstrap's ``exit-code`` marker under ``attempt_prefix``."""
+    return attempt_prefix + EXIT_CODE_KEY
 
 
 def ssm_output_prefix(user_id: int, pipeline: str) -> str:

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 __all__ = [
     "FINISHED_RUN_STATES",
+    "LEASED_RUN_STATES",
     "RUN_TRANSITIONS",
     "CheckStatus",
     "ExecutionState",
@@ -23,6 +24,8 @@ class RunState(StrEnum):
 
     QUEUED = "queued"
     RUNNING = "running"
+    # Stop asked for a running run: its process may still be alive, so the key waits.
+    CANCELLING = "cancelling"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
@@ -38,10 +41,16 @@ FINISHED_RUN_STATES: frozenset[RunState] = frozenset(
     {RunState.SUCCEEDED, RunState.FAILED, RunState.TIMED_OUT, RunState.CANCELLED}
 )
 
+# States in which a worker holds the run's lease and watches its process.
+LEASED_RUN_STATES: frozenset[RunState] = frozenset({RunState.RUNNING, RunState.CANCELLING})
+
 # Which state may follow which: the worker's claim (queued → running), its finish, a stop.
+# A stop of a running run goes through ``cancelling`` until its process is confirmed dead;
+# a queued run has no process, so its stop is ``cancelled`` at once.
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.QUEUED: frozenset({RunState.RUNNING, RunState.CANCELLED}),
-    RunState.RUNNING: FINISHED_RUN_STATES,
+    RunState.RUNNING: FINISHED_RUN_STATES | {RunState.CANCELLING},
+    RunState.CANCELLING: frozenset({RunState.CANCELLED}),
     **{state: frozenset() for state in FINISHED_RUN_STATES},
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from orca_flows.domain.states import CheckStatus, RunState
 
@@ -14,7 +15,18 @@ __all__ = [
     "RunView",
     "ScheduleView",
     "ScriptVersionView",
+    "elapsed_seconds",
 ]
+
+
+def elapsed_seconds(start: datetime | str | None, end: datetime | str | None) -> float | None:
+    """Seconds from ``start`` to ``end`` (moments or ISO strings); ``None`` unless both are
+    known. The one place a run's waiting time and duration are computed."""
+    if start is None or end is None:
+        return None
+    begun = datetime.fromisoformat(start) if isinstance(start, str) else start
+    ended = datetime.fromisoformat(end) if isinstance(end, str) else end
+    return (ended - begun).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,11 @@ class RunView:
     def finished(self) -> bool:
         """Whether the run has reached a final state."""
         return RunState(self.state).finished
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Seconds from start to finish; ``None`` until both are known."""
+        return elapsed_seconds(self.started_at, self.finished_at)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.states import RunState
@@ -195,11 +194,7 @@ def _execute(
 
 
 def _seconds(view: RunView) -> float | None:
-    if view.started_at is None or view.finished_at is None:
-        return None
-    return (
-        datetime.fromisoformat(view.finished_at) - datetime.fromisoformat(view.started_at)
-    ).total_seconds()
+    return view.duration_seconds
 
 
 def _collect(settings: OrcaSettings, report: DemoReport, actor: Actor, run_ids: list[str]) -> None:

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from orca_flows.aws.clients import ClientFactory
 from orca_flows.aws.link_defaults import DEFAULT_ROLE_NAME, DEFAULT_STACK_NAME, role_arn_for
 from orca_flows.aws.link_template import build_template
 from orca_flows.aws.sts import assume_role, caller_identity
-from orca_flows.errors import SandboxError, SandboxNotRunningError
+from orca_flows.errors import DatabaseError, SandboxError, SandboxNotRunningError
 from orca_flows.prefect_adapter.api import configured_prefect_api_url
 from orca_flows.sandbox_record import (
     SANDBOX_ACCESS_KEY,
@@ -152,6 +152,14 @@ def ensure_provisioned(settings: OrcaSettings, state: SandboxState) -> tuple[str
             f"the sandbox's link stack ended {stack['StackStatus']}; see "
             f"{settings.sandbox_log_file} and run `orca local down` then `orca local up`."
         )
+    # Sandbox links made before the emulator lost its state each use an ExternalId issued
+    # to their user: the re-created role trusts them again (services.sandbox_trust).
+    from orca_flows.services.sandbox_trust import retrust_sandbox_links
+
+    try:
+        retrust_sandbox_links(settings, state)
+    except DatabaseError:
+        pass  # no database to read: no links to trust yet, the sandbox itself is up
     return (f"s3://{state.bucket}", f"sqs://{state.queue}", state.role_arn)
 
 
@@ -183,7 +191,7 @@ def _wait_until_up(process: subprocess.Popen[bytes], url: str, what: str, log: P
         time.sleep(0.1)
 
 
-def _start_prefect(settings: OrcaSettings, port: int) -> subprocess.Popen[bytes]:
+def _start_prefect(settings: OrcaSettings, port: int, auth_string: str) -> subprocess.Popen[bytes]:
     prefect_home = settings.home / "prefect"
     prefect_home.mkdir(parents=True, exist_ok=True)
     env = {
@@ -192,6 +200,9 @@ def _start_prefect(settings: OrcaSettings, port: int) -> subprocess.Popen[bytes]
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(port),
+        # Prefect is the operator's: its API (blocks holding every link's credentials, every
+        # run's logs, deployments' pull steps) answers only Orca's processes and operators.
+        "PREFECT_SERVER_API_AUTH_STRING": auth_string,
     }
     prefect = str(Path(sys.executable).with_name("prefect"))
     command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
@@ -238,7 +249,7 @@ def _start(settings: OrcaSettings, *, with_prefect: bool) -> SandboxState:
     prefect_port = identity.prefect_port
     if with_prefect:
         prefect_port = _port(identity.prefect_port)
-        prefect = _start_prefect(settings, prefect_port)
+        prefect = _start_prefect(settings, prefect_port, identity.prefect_auth_string)
         prefect_url = f"http://127.0.0.1:{prefect_port}/api"
     try:
         _wait_until_up(
@@ -256,7 +267,7 @@ def _start(settings: OrcaSettings, *, with_prefect: bool) -> SandboxState:
             if process is not None:
                 _kill_group(process.pid)
         raise
-    SandboxIdentity(identity.external_id, port, prefect_port).save(settings.sandbox_identity_file)
+    replace(identity, port=port, prefect_port=prefect_port).save(settings.sandbox_identity_file)
     return SandboxState(
         pid=moto.pid,
         port=port,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 from prefect.client.orchestration import SyncPrefectClient, get_client
 
 from orca_flows.errors import PrefectUnavailableError
-from orca_flows.sandbox_record import running_sandbox
+from orca_flows.sandbox_record import running_sandbox, sandbox_prefect_auth_string
 from orca_flows.settings import OrcaSettings
 
 __all__ = [
@@ -33,9 +34,12 @@ def configured_prefect_api_url() -> str | None:
 def prefect_api(settings: OrcaSettings) -> Iterator[str | None]:
     """Run the block in the Prefect API Orca should use; yields its URL (None = ephemeral).
 
-    A user's own PREFECT_API_URL (server or Cloud) always wins. Otherwise the Prefect server
-    that `orca local up` started for this ORCA_HOME is used, so commands do not each pay
-    for Prefect's ephemeral server. With neither, Prefect's ephemeral mode applies.
+    A user's own PREFECT_API_URL (server or Cloud) always wins, with its own credentials
+    (PREFECT_API_AUTH_STRING or PREFECT_API_KEY). Otherwise the Prefect server that `orca
+    local up` started for this ORCA_HOME is used, with the auth string recorded for it, so
+    commands do not each pay for Prefect's ephemeral server. With neither, Prefect's
+    ephemeral mode applies. Prefect carries both settings into the subprocesses it starts
+    (flow runs of `orca serve`).
     """
     configured = configured_prefect_api_url()
     if configured:
@@ -45,9 +49,13 @@ def prefect_api(settings: OrcaSettings) -> Iterator[str | None]:
     if state is None or state.prefect_api_url is None:
         yield None
         return
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: state.prefect_api_url}):
+    updates: dict[Any, str] = {PREFECT_API_URL: state.prefect_api_url}
+    auth_string = sandbox_prefect_auth_string(settings)
+    if auth_string:
+        updates[PREFECT_API_AUTH_STRING] = auth_string
+    with temporary_settings(updates=updates):
         yield state.prefect_api_url
 
 

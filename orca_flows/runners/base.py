@@ -38,11 +38,18 @@ class Runner(Protocol):
     backoff: Backoff
 
     def start(self, spec: RunSpec) -> Execution:
-        """Start ``spec`` unless it was started already; either way return its execution."""
+        """Start ``spec``'s attempt unless it was started already; either way return its
+        execution. Records ``spec.execution_key`` where ``find`` looks before the script
+        can start, so no sequence of worker deaths runs an attempt twice."""
         ...
 
-    def find(self, run_id: str) -> Execution | None:
-        """The execution started for ``run_id``, if any."""
+    def find(self, execution_key: str) -> Execution | None:
+        """The execution started for ``execution_key`` (a spec's), if any."""
+        ...
+
+    def finished(self, spec: RunSpec) -> ExecutionStatus | None:
+        """The attempt's final status from its exit-code marker in S3, ``None`` until it
+        is written: a resumed attempt whose marker is there is over, never started again."""
         ...
 
     def status(self, execution: Execution, spec: RunSpec) -> ExecutionStatus:

@@ -7,6 +7,7 @@ from functools import cache
 from importlib.resources import files
 from string import Template
 
+from orca_flows.domain.limits import KILL_AFTER_SECONDS, UPLOAD_GRACE_SECONDS
 from orca_flows.domain.s3_layout import EXIT_CODE_KEY, LOG_KEY, OUTPUTS_PREFIX
 from orca_flows.errors import InvalidInputError
 from orca_flows.runners.spec import RUN_ID_PATTERN, RunSpec
@@ -15,6 +16,13 @@ __all__ = ["render_bootstrap", "render_kill"]
 
 # Seconds the kill command waits after SIGTERM before it sends SIGKILL.
 _KILL_GRACE_SECONDS = 5
+# Where the bootstrap keeps its host-local state (claims, process group, stop flag) unless
+# the runner names a directory: the same on every start on a host, whoever starts it.
+_DEFAULT_HOST_DIR = '"${TMPDIR:-/tmp}/orca"'
+
+
+def _host_dir(host_dir: str | None) -> str:
+    return _DEFAULT_HOST_DIR if host_dir is None else shlex.quote(host_dir)
 
 
 class _BashTemplate(Template):
@@ -28,14 +36,18 @@ def _template() -> _BashTemplate:
     return _BashTemplate(text)
 
 
-def render_bootstrap(spec: RunSpec) -> str:
-    """The bash script that runs ``spec`` once and reports to its S3 output prefix.
+def render_bootstrap(spec: RunSpec, *, host_dir: str | None = None) -> str:
+    """The bash script that runs ``spec``'s attempt once and reports to its S3 folder.
 
     Every value is shell-quoted, so a pipeline name or an environment value is passed
-    through literally, whatever quotes, ``$(...)`` or backticks it holds.
+    through literally, whatever quotes, ``$(...)`` or backticks it holds. The script first
+    claims ``spec.execution_key`` on its host (an atomic link); a second copy of the same
+    attempt finds the claim, runs nothing, waits for the first copy and exits 75.
 
     Args:
         spec: The run to execute (already validated by ``RunSpec``).
+        host_dir: The host-local state directory; ``$TMPDIR/orca`` (or ``/tmp/orca``) if
+            ``None``. Every start of an attempt on a host must use the same one.
 
     Returns:
         The script text; it contains no endpoint and no credentials.
@@ -46,23 +58,27 @@ def render_bootstrap(spec: RunSpec) -> str:
     interval = f"{spec.log_interval_seconds:g}"
     return _template().substitute(
         run_id=shlex.quote(spec.run_id),
+        execution_key=shlex.quote(spec.execution_key),
+        orca_dir=_host_dir(host_dir),
         pipeline=shlex.quote(spec.pipeline),
         script_uri=shlex.quote(spec.script_uri),
         script_sha256=shlex.quote(spec.script_sha256),
         script_name=shlex.quote(spec.script_name),
-        output_uri=shlex.quote(spec.output_uri),
-        # The run's keys under output_uri, from the one S3 layout.
+        output_uri=shlex.quote(spec.attempt_uri),
+        # The attempt's keys under its folder, from the one S3 layout.
         log_key=shlex.quote(LOG_KEY),
         outputs_prefix=shlex.quote(OUTPUTS_PREFIX),
         exit_code_key=shlex.quote(EXIT_CODE_KEY),
         timeout_seconds=shlex.quote(str(int(spec.timeout_seconds))),
+        kill_after=shlex.quote(str(KILL_AFTER_SECONDS)),
+        upload_grace=shlex.quote(str(UPLOAD_GRACE_SECONDS)),
         log_interval=shlex.quote(interval),
         interpreter=shlex.join(spec.interpreter),
         exports=exports,
     )
 
 
-def render_kill(run_id: str) -> str:
+def render_kill(run_id: str, *, host_dir: str | None = None) -> str:
     """A bash script that kills run ``run_id``'s script and everything it spawned.
 
     It marks the run as stopped on the host (so a bootstrap that has not started the
@@ -72,6 +88,7 @@ def render_kill(run_id: str) -> str:
 
     Args:
         run_id: The run to stop.
+        host_dir: The host-local state directory its bootstrap was given.
     """
     if not RUN_ID_PATTERN.fullmatch(run_id):
         raise InvalidInputError("run_id", f"run id {run_id!r} must be a uuid.")
@@ -80,7 +97,7 @@ def render_kill(run_id: str) -> str:
     return f"""#!/bin/bash
 set -u
 run_id={quoted}
-run_dir="${{TMPDIR:-/tmp}}/orca/$run_id"
+run_dir={_host_dir(host_dir)}/"$run_id"
 mkdir -p -- "$run_dir" && : >"$run_dir/cancelled"
 pgid=$(cat -- "$run_dir/pgid" 2>/dev/null || true)
 case "$pgid" in

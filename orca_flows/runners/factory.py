@@ -6,24 +6,26 @@ import sys
 from pathlib import Path
 
 from orca_flows.db.models import Pipeline, Run, ScriptVersion
-from orca_flows.domain.rules import parse_targets
-from orca_flows.domain.s3_layout import log_key, s3_uri, ssm_output_prefix
+from orca_flows.domain.rules import check_local_runner_allowed, parse_targets
+from orca_flows.domain.s3_layout import attempt_prefix, log_key, s3_uri, ssm_output_prefix
 from orca_flows.errors import InvalidStateError
 from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.runners import LocalRunner, Runner, RunSpec, SsmRunner
 from orca_flows.settings import OrcaSettings
 
-__all__ = ["log_uri", "output_uri", "runner_for", "spec_for"]
+__all__ = ["check_can_start", "log_uri", "output_uri", "runner_for", "spec_for"]
 
 
 def output_uri(run: Run, bucket: str) -> str:
-    """The run's S3 prefix: log, outputs/ and exit-code live under it."""
+    """The run's S3 prefix: each attempt's log, outputs/ and exit-code live in its
+    ``attempts/<n>/`` folder under it."""
     return s3_uri(bucket, run.s3_prefix or "")
 
 
 def log_uri(run: Run, bucket: str) -> str:
-    """The run's log in S3 (live while it runs)."""
-    return s3_uri(bucket, log_key(run.s3_prefix or ""))
+    """The log of the run's current attempt in S3 (live while it runs): the last one, whose
+    result the run took once it is over."""
+    return s3_uri(bucket, log_key(attempt_prefix(run.s3_prefix or "", run.attempt)))
 
 
 def spec_for(run: Run, pipeline: Pipeline, version: ScriptVersion, bucket: str) -> RunSpec:
@@ -41,8 +43,15 @@ def spec_for(run: Run, pipeline: Pipeline, version: ScriptVersion, bucket: str) 
     )
 
 
-def _local_env(access: LinkAccess, settings: OrcaSettings) -> dict[str, str]:
-    """The bootstrap's environment on this machine: the aws CLI pointed at the link.
+def _local_env(access: LinkAccess) -> dict[str, str]:
+    """The bootstrap's whole environment on this machine: the aws CLI pointed at the link.
+
+    Nothing of the worker's own environment: no ``ORCA_*`` setting, no database URL, no
+    Prefect URL, key or auth string, no instance credentials; a PATH of the venv (the
+    aws CLI installed with Orca, python3) and the system's directories. No HOME either:
+    the local runner gives each execution a fresh temporary one, never ``ORCA_HOME``.
+    The bootstrap adds the script contract's ``ORCA_RUN_ID``, ``ORCA_PIPELINE`` and
+    ``ORCA_OUTPUT_DIR`` and the pipeline's own environment.
 
     On EC2 the instance profile supplies credentials; here the link's assumed-role keys
     do (they expire with the role session, so a local run is bounded by it: one hour).
@@ -53,12 +62,10 @@ def _local_env(access: LinkAccess, settings: OrcaSettings) -> dict[str, str]:
         # The link's block always gives a refreshing session; this is a broken link.
         raise InvalidStateError("the link's session has no credentials; run `orca link check`.")
     env: dict[str, str] = {
-        # The venv's bin first: the aws CLI installed with Orca, and python3.
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "AWS_ACCESS_KEY_ID": credentials.access_key,
         "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
         "AWS_DEFAULT_REGION": str(access.credentials.region_name),
-        "HOME": str(settings.home),
         "LANG": "C.UTF-8",
     }
     if credentials.token:
@@ -68,13 +75,47 @@ def _local_env(access: LinkAccess, settings: OrcaSettings) -> dict[str, str]:
     return env
 
 
-def runner_for(pipeline: Pipeline, access: LinkAccess, settings: OrcaSettings) -> Runner:
-    """The runner of ``pipeline``: SSM on the user's instances, or this machine."""
+def check_can_start(pipeline: Pipeline, settings: OrcaSettings) -> None:
+    """Refuse to start ``pipeline``'s script where its runner may not run it.
+
+    Checked again at each start, not only when the pipeline is saved: the row may be older
+    than the rule, and starting is the step that runs code on Orca's host.
+
+    Raises:
+        InvalidInputError: On field ``runner``: the pipeline is ``local`` on a link that
+            may not run scripts on this host.
+    """
+    if pipeline.runner == "local":
+        check_local_runner_allowed(
+            pipeline.runner,
+            link_name=pipeline.link.name,
+            sandbox_link=bool(pipeline.link.local),
+            allow_local_runner=settings.allow_local_runner,
+        )
+
+
+def runner_for(
+    pipeline: Pipeline, access: LinkAccess, settings: OrcaSettings, *, stopping: bool = False
+) -> Runner:
+    """The runner of ``pipeline``: SSM on the user's instances, or this machine.
+
+    Args:
+        pipeline: The pipeline, its ``link`` loaded.
+        access: The link's clients.
+        settings: Orca's settings.
+        stopping: The runner only kills an execution already running (a stop), which is
+            never refused.
+
+    Raises:
+        InvalidInputError: On field ``runner``: the pipeline is ``local`` on a link that
+            may not run scripts on this host (a pipeline saved before that rule, or since
+            ``ORCA_ALLOW_LOCAL_RUNNER`` was turned off). Nothing is started.
+    """
+    if not stopping:
+        check_can_start(pipeline, settings)
     s3 = access.client("s3")
     if pipeline.runner == "local":
-        return LocalRunner(
-            _local_env(access, settings), state_dir=settings.home / "runs", s3_client=s3
-        )
+        return LocalRunner(_local_env(access), state_dir=settings.home / "runs", s3_client=s3)
     return SsmRunner(
         access.client("ssm"),
         targets=parse_targets(pipeline.target or "", field="targets"),

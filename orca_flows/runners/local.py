@@ -27,6 +27,16 @@ __all__ = ["LocalRunner"]
 logger = get_logger(__name__)
 
 _COMMAND_PREFIX = "local-"
+# Each execution gets a fresh HOME (the runner's env has none; never ORCA_HOME), removed
+# when the bootstrap exits. A prefix of the bootstrap, not a wrapper process, so the
+# process started is still the bootstrap itself (which sets no EXIT trap of its own).
+_FRESH_HOME = (
+    'orca_home=$(mktemp -d "${TMPDIR:-/tmp}/orca-home.XXXXXXXX") || exit 1\n'
+    "trap 'rm -rf -- \"$orca_home\"' EXIT\n"
+    'export HOME="$orca_home"\n'
+)
+# The execution of an attempt found finished with no local trace left: no process to watch.
+_NO_PROCESS = f"{_COMMAND_PREFIX}0-0"
 _KILL_TIMEOUT_SECONDS = 30
 _DETAIL_TAIL_CHARS = 2000
 
@@ -56,7 +66,8 @@ class LocalRunner:
     Args:
         env: The bootstrap's whole environment: PATH (with the ``aws`` CLI and python3),
             AWS_ENDPOINT_URL, the linked account's keys and AWS_DEFAULT_REGION.
-        state_dir: Where the per-run state files and the bootstrap's own output go.
+        state_dir: Where the per-run state files and the bootstrap's own output go, and
+            (under ``host``) the bootstrap's claims, process groups and stop flags.
         s3_client: Client for the account the run writes to (reads the exit-code marker).
         backoff: Delays between polls in ``wait``.
     """
@@ -73,11 +84,19 @@ class LocalRunner:
         self.state_dir = state_dir
         self.s3_client = s3_client
         self.backoff = backoff
+        self.host_dir = state_dir / "host"
         # Popen objects of the bootstraps this instance started, to reap them (no zombies).
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(self, spec: RunSpec) -> Execution:
-        """Start the bootstrap for ``spec``, or return the execution already started for it.
+        """Start the bootstrap for ``spec``'s attempt, or return the execution already
+        started for it.
+
+        Exactly once whatever kills the worker when: an execution record is created
+        (``O_EXCL``) before anything is spawned and completed with the process after;
+        the bootstrap itself claims the attempt on this host before it runs anything, so
+        a second bootstrap of the same attempt (the successor of a worker that died
+        between spawning and recording) runs nothing and just follows the first one.
 
         Args:
             spec: The run to execute.
@@ -86,13 +105,35 @@ class LocalRunner:
             ``Execution("local-<pid>-<start time>", None)``; the start time keeps a recycled
             process id from passing for this run's bootstrap.
         """
-        if existing := self.find(spec.execution_key):
+        key = spec.execution_key
+        if existing := self.find(key):
             logger.info("run %s already started as %s", spec.run_id, existing.command_id)
             return existing
+        if self.finished(spec) is not None:
+            # Over already, its local records gone: report the marker, never rerun.
+            logger.info("run %s attempt %s already finished", spec.run_id, spec.attempt)
+            return Execution(_NO_PROCESS, None)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        record = self._path(key, ".json")
+        try:
+            descriptor = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            # A start that died before recording its process; the bootstrap's claim
+            # decides which copy runs the script.
+            logger.info("run %s: resuming an interrupted start", spec.run_id)
+        else:
+            with os.fdopen(descriptor, "w") as intent:
+                json.dump({"run_id": spec.run_id, "command_id": None}, intent)
+        execution = self._spawn(spec)
+        self._record(record, spec, execution)
+        logger.info("run %s started locally as %s", spec.run_id, execution.command_id)
+        return execution
+
+    def _spawn(self, spec: RunSpec) -> Execution:
+        """Start the bootstrap in a session of its own (it outlives the worker)."""
         with open(self._path(spec.execution_key, ".bootstrap.log"), "ab") as output:
             process = subprocess.Popen(
-                ["bash", "-c", render_bootstrap(spec)],
+                ["bash", "-c", _FRESH_HOME + render_bootstrap(spec, host_dir=str(self.host_dir))],
                 env=self.env,
                 cwd=self.state_dir,
                 stdin=subprocess.DEVNULL,
@@ -103,23 +144,43 @@ class LocalRunner:
         self._processes[process.pid] = process
         # Our child, not yet reaped: its /proc entry exists even if it has already exited.
         _, start_time = _proc_stat(process.pid) or ("", "")
-        execution = Execution(f"{_COMMAND_PREFIX}{process.pid}-{start_time}", None)
-        state_file = self._path(spec.execution_key, ".json")
-        temporary = state_file.with_suffix(".tmp")
-        state = {"run_id": spec.run_id, "command_id": execution.command_id}
-        temporary.write_text(json.dumps(state))
-        os.replace(temporary, state_file)
-        logger.info("run %s started locally as %s", spec.run_id, execution.command_id)
-        return execution
+        return Execution(f"{_COMMAND_PREFIX}{process.pid}-{start_time}", None)
 
-    def find(self, run_id: str) -> Execution | None:
-        """The execution started for ``run_id`` (a spec's ``execution_key``) by any
-        LocalRunner with this ``state_dir``."""
+    @staticmethod
+    def _record(record: Path, spec: RunSpec, execution: Execution) -> None:
+        """Complete the execution record with the process (atomically: whole or not at all)."""
+        temporary = record.with_name(f"{record.name}.{os.getpid()}.tmp")
+        temporary.write_text(
+            json.dumps({"run_id": spec.run_id, "command_id": execution.command_id})
+        )
+        os.replace(temporary, record)
+
+    def find(self, execution_key: str) -> Execution | None:
+        """The execution started for ``execution_key`` (a spec's) by any LocalRunner with
+        this ``state_dir``.
+
+        A record without a process (its starter died mid-start) is answered by the
+        bootstrap's claim on this host: the copy that runs the script. Neither means
+        nothing runs it, and starting is safe (the claim keeps it to one copy).
+        """
         try:
-            state = json.loads(self._path(run_id, ".json").read_text())
+            state = json.loads(self._path(execution_key, ".json").read_text() or "{}")
         except FileNotFoundError:
             return None
-        return Execution(state["command_id"], None)
+        except json.JSONDecodeError:  # the intent, cut short by a kill
+            state = {}
+        if state.get("command_id"):
+            return Execution(state["command_id"], None)
+        try:
+            owner = (self.host_dir / "claims" / execution_key).read_text().split()
+        except FileNotFoundError:
+            return None
+        pid, start_time = (owner + ["", ""])[:2]
+        return Execution(f"{_COMMAND_PREFIX}{pid}-{start_time or 'unknown'}", None)
+
+    def finished(self, spec: RunSpec) -> ExecutionStatus | None:
+        """The attempt's final status from its exit-code marker in S3; ``None`` until then."""
+        return read_marker(self.s3_client, spec)
 
     def status(self, execution: Execution, spec: RunSpec) -> ExecutionStatus:
         """Final state from the S3 marker; otherwise running while the bootstrap lives.
@@ -149,7 +210,7 @@ class LocalRunner:
             spec: The run it executes.
         """
         result = subprocess.run(
-            ["bash", "-c", render_kill(spec.run_id)],
+            ["bash", "-c", render_kill(spec.run_id, host_dir=str(self.host_dir))],
             env=self.env,
             stdin=subprocess.DEVNULL,
             capture_output=True,

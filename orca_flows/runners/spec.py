@@ -11,6 +11,7 @@ from orca_flows.domain.s3_layout import (
     EXIT_CODE_KEY,
     LOG_KEY,
     OUTPUTS_PREFIX,
+    attempt_prefix,
     exit_code_key,
     split_s3_uri,
 )
@@ -32,7 +33,7 @@ __all__ = [
 
 # EXIT_CODE_KEY, LOG_KEY, OUTPUTS_PREFIX and split_s3_uri are the domain's S3 layout
 # (orca_flows.domain.s3_layout), named here too as part of the runner API: they are what
-# the bootstrap writes under RunSpec.output_uri.
+# the bootstrap writes under RunSpec.attempt_uri.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9-]{1,64}")
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _RESERVED_ENV = frozenset({"ORCA_RUN_ID", "ORCA_PIPELINE", "ORCA_OUTPUT_DIR"})
@@ -62,16 +63,19 @@ class RunSpec:
     """Everything the bootstrap needs to run one script once; checked on construction.
 
     Attributes:
-        run_id: The run's id (a uuid4 string); also the SSM command's Comment.
+        run_id: The run's id (a uuid4 string).
         pipeline: The pipeline's name, passed to the script as ORCA_PIPELINE.
         script_uri: ``s3://`` URI of the script version to run.
         script_sha256: Hex sha256 the downloaded script must have.
         script_name: File name of the script; ``.py`` runs with python3, ``.sh`` with bash.
-        output_uri: ``s3://`` prefix (ending with ``/``) receiving log, outputs and marker.
+        output_uri: The run's ``s3://`` prefix (ending with ``/``, ``runs.s3_prefix``); each
+            attempt writes its log, outputs and marker in its own folder under it
+            (``attempt_uri``).
         timeout_seconds: Longest the script may run before it is killed.
         environment: Extra, non-secret environment variables for the script.
         log_interval_seconds: How often the live log is uploaded while the script runs.
-        attempt: Which attempt of the run this is (retries re-run the same run).
+        attempt: Which attempt of the run this is, from 1 (``runs.attempt``; a retry
+            re-runs the same run as the next attempt).
     """
 
     run_id: str
@@ -87,12 +91,20 @@ class RunSpec:
 
     @property
     def execution_key(self) -> str:
-        """What identifies this attempt's execution (SSM Comment, local state file).
+        """What identifies this attempt's execution: ``<run id>-a<attempt>``.
 
-        The run id for the first attempt; a retry gets ``<run id>-a<attempt>`` so that
-        resuming never mistakes the failed attempt's command for the new one.
+        Deterministic, so a worker that died at any point of a start finds what it
+        started: the SSM command's Comment (at most 100 characters; this is at most 75),
+        the local runner's execution record and the bootstrap's claim on its host. Per
+        attempt, so resuming never mistakes a failed attempt's command for the next one.
         """
-        return self.run_id if self.attempt == 1 else f"{self.run_id}-a{self.attempt}"
+        return f"{self.run_id}-a{self.attempt}"
+
+    @property
+    def attempt_uri(self) -> str:
+        """``s3://`` folder of this attempt: ``<output_uri>attempts/<n>/``, receiving its
+        log, outputs and exit-code marker."""
+        return attempt_prefix(self.output_uri, self.attempt)
 
     def __post_init__(self) -> None:
         if not RUN_ID_PATTERN.fullmatch(self.run_id):
@@ -106,6 +118,8 @@ class RunSpec:
                 "script_sha256", f"{self.script_sha256!r} is not a lowercase hex sha256."
             )
         _interpreter_for(self.script_name)
+        if not 1 <= self.attempt < 10**9:
+            raise InvalidInputError("attempt", f"attempt {self.attempt} must count from 1.")
         if self.timeout_seconds < 1 or self.log_interval_seconds <= 0:
             raise InvalidInputError(
                 "timeout_seconds", "the timeout and the log interval must be positive."
@@ -185,8 +199,12 @@ def parse_marker(body: bytes) -> ExecutionStatus:
 
 
 def read_marker(s3_client: Any, spec: RunSpec) -> ExecutionStatus | None:
-    """The run's final status from its S3 ``exit-code`` marker, or ``None`` while absent."""
-    bucket, prefix = split_s3_uri(spec.output_uri)
+    """The attempt's final status from its S3 ``exit-code`` marker, or ``None`` while absent.
+
+    Only ``spec``'s attempt's own marker counts: an earlier attempt's, however late it
+    was written, lives in that attempt's folder.
+    """
+    bucket, prefix = split_s3_uri(spec.attempt_uri)
     try:
         response = s3_client.get_object(Bucket=bucket, Key=exit_code_key(prefix))
     except s3_client.exceptions.NoSuchKey:

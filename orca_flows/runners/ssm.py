@@ -7,9 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orca_flows.domain.rules import MAX_TIMEOUT_SECONDS, check_targets
+from botocore.exceptions import WaiterError
+
+from orca_flows.domain.limits import execution_timeout_seconds
+from orca_flows.domain.rules import check_targets
 from orca_flows.domain.states import ExecutionState
-from orca_flows.errors import NoInstanceAvailableError
+from orca_flows.errors import AwsError, NoInstanceAvailableError
 from orca_flows.logs import get_logger
 from orca_flows.runners.base import Backoff, wait_for_execution
 from orca_flows.runners.bootstrap import render_bootstrap, render_kill
@@ -26,6 +29,8 @@ logger = get_logger(__name__)
 
 DOCUMENT = "AWS-RunShellScript"
 _KILL_EXECUTION_TIMEOUT = 60
+# Polls (1 s apart) for the kill command to end: its own timeout plus delivery slack.
+_KILL_WAIT_ATTEMPTS = _KILL_EXECUTION_TIMEOUT + 30
 _STATES: dict[str, tuple[ExecutionState, str]] = {
     "Pending": (ExecutionState.PENDING, ""),
     "Delayed": (ExecutionState.PENDING, "SSM could not reach the instance yet and keeps trying"),
@@ -33,7 +38,8 @@ _STATES: dict[str, tuple[ExecutionState, str]] = {
     "Success": (ExecutionState.SUCCEEDED, ""),
     "Failed": (ExecutionState.FAILED, ""),
     "TimedOut": (ExecutionState.TIMED_OUT, ""),
-    "Cancelling": (ExecutionState.CANCELLED, ""),
+    # A cancel in flight: the agent may not have killed anything yet, so not over.
+    "Cancelling": (ExecutionState.RUNNING, "SSM is cancelling the command"),
     "Cancelled": (ExecutionState.CANCELLED, ""),
 }
 
@@ -60,8 +66,6 @@ class SsmRunner:
         s3_client: S3 client reading the run's exit-code marker (the full truth; SSM's
             GetCommandInvocation truncates output at 24,000 characters).
         delivery_timeout_seconds: How long SSM keeps trying to reach the instance.
-        grace_seconds: Added to the script's timeout for SSM's executionTimeout, so the
-            bootstrap can upload the log, the outputs and the marker after a timeout.
         find_lookback: How far back ``find`` looks for a run's command.
         backoff: Delays between polls in ``wait``.
         now: Injected clock (tests).
@@ -76,7 +80,6 @@ class SsmRunner:
         output_key_prefix: str,
         s3_client: Any = None,
         delivery_timeout_seconds: int = 600,
-        grace_seconds: int = 600,
         find_lookback: timedelta = timedelta(days=3),
         backoff: Backoff = Backoff(first=1.0, cap=15.0),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -87,16 +90,22 @@ class SsmRunner:
         self.output_key_prefix = output_key_prefix
         self.s3_client = s3_client
         self.delivery_timeout_seconds = delivery_timeout_seconds
-        self.grace_seconds = grace_seconds
         self.find_lookback = find_lookback
         self.backoff = backoff
         self._now = now
 
     def start(self, spec: RunSpec) -> Execution:
-        """Send the bootstrap for ``spec``, unless a command for this run exists already.
+        """Send the bootstrap for ``spec``'s attempt, unless a command for it exists already.
 
-        SendCommand has no idempotency token: the run id is the command's Comment, and
-        a command found by it is resumed instead of sending a second one.
+        SendCommand has no idempotency token: the attempt's ``execution_key`` is the
+        command's Comment, so a worker killed after sending but before recording the
+        command id is followed by one that finds the command instead of sending another.
+        Should a second copy reach the instance all the same (SSM's list not up to date
+        yet), the bootstrap's claim on the host keeps it from running the script.
+
+        SSM's executionTimeout covers the script's timeout and the bootstrap's margin for
+        fetching the script and uploading the log, outputs and marker
+        (``orca_flows.domain.limits``), so uploads never turn a success into a timeout.
 
         Raises:
             NoInstanceAvailableError: No target instance is online.
@@ -105,7 +114,7 @@ class SsmRunner:
             logger.info("run %s resumes SSM command %s", spec.run_id, existing.command_id)
             return existing
         instance_id = self._choose_instance(spec.run_id)
-        execution_timeout = min(spec.timeout_seconds + self.grace_seconds, MAX_TIMEOUT_SECONDS)
+        execution_timeout = execution_timeout_seconds(spec.timeout_seconds)
         command = self._send(
             instance_id,
             comment=spec.execution_key,
@@ -117,8 +126,12 @@ class SsmRunner:
         )
         return Execution(command["CommandId"], instance_id)
 
-    def find(self, run_id: str) -> Execution | None:
-        """The command sent for ``run_id`` (its Comment) within ``find_lookback``, if any."""
+    def find(self, execution_key: str) -> Execution | None:
+        """The command sent for ``execution_key`` (its Comment) within ``find_lookback``.
+
+        ListCommands cannot filter on the Comment: every page of the recent
+        AWS-RunShellScript commands is read and matched here.
+        """
         since = (self._now() - self.find_lookback).strftime("%Y-%m-%dT%H:%M:%SZ")
         paginator = self.ssm_client.get_paginator("list_commands")
         pages = paginator.paginate(
@@ -131,20 +144,25 @@ class SsmRunner:
             command
             for page in pages
             for command in page.get("Commands", [])
-            if command.get("Comment") == run_id
+            if command.get("Comment") == execution_key
         ]
         if not found:
             return None
         if len(found) > 1:
             logger.warning(
-                "run %s has %d SSM commands: %s; following the first",
-                run_id,
+                "attempt %s has %d SSM commands: %s; following the first",
+                execution_key,
                 len(found),
                 [command["CommandId"] for command in found],
             )
         first = min(found, key=lambda command: command["RequestedDateTime"])
         instance_ids = first.get("InstanceIds") or []
         return Execution(first["CommandId"], instance_ids[0] if len(instance_ids) == 1 else None)
+
+    def finished(self, spec: RunSpec) -> ExecutionStatus | None:
+        """The attempt's final status from its exit-code marker in S3; ``None`` until then
+        (or with no S3 client)."""
+        return None if self.s3_client is None else read_marker(self.s3_client, spec)
 
     def status(self, execution: Execution, spec: RunSpec) -> ExecutionStatus:
         """SSM's view while the command runs; the S3 marker's once it is over.
@@ -194,6 +212,23 @@ class SsmRunner:
             kill["CommandId"],
             instance_id,
         )
+        # The stop counts only once the kill has run: the cancelled command's own status
+        # says nothing about the script's process group (its own session).
+        waiter = self.ssm_client.get_waiter("command_executed")
+        try:
+            waiter.wait(
+                CommandId=kill["CommandId"],
+                InstanceId=instance_id,
+                WaiterConfig={"Delay": 1, "MaxAttempts": _KILL_WAIT_ATTEMPTS},
+            )
+        except WaiterError as error:
+            raise AwsError(
+                "ssm:SendCommand",
+                None,
+                f"the kill command {kill['CommandId']} for run {spec.run_id} on {instance_id} "
+                f"did not succeed ({error.last_response.get('Status', error)}); check that "
+                "the instance's SSM agent is online, then stop the run again.",
+            ) from error
 
     def wait(
         self, execution: Execution, spec: RunSpec, *, timeout: float | None = None

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orca_flows.aws.link_defaults import DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE
+from orca_flows.aws.sqs import FifoQueue
 from orca_flows.aws.sts import caller_identity
 from orca_flows.db.base import utcnow
 from orca_flows.db.models import CloudLink
@@ -33,6 +34,7 @@ __all__ = ["check_link"]
 logger = get_logger(__name__)
 
 _PROBE_GROUP = "orca-link-check"
+_PROBE_RECEIVES = 3  # receives of 1 s each while looking for the probe
 
 
 class _StepFailed(Exception):
@@ -55,14 +57,21 @@ def _assume(access: LinkAccess, link: CloudLink) -> str:
         raise _StepFailed(
             f"cannot assume {link.role_arn}: {_aws_reason(error)}",
             "The role's trust policy must allow Orca's account with this link's ExternalId: "
-            "deploy the template from `orca link kit`, then `orca link create` with its "
-            "RoleArn (and the same ExternalId).",
+            f"run `orca link update {link.name}`, which issues a new ExternalId for this "
+            "link and prints the stack update to deploy, then check again.",
         ) from error
     return identity.arn
 
 
 def _account(access: LinkAccess, link: CloudLink) -> str:
-    account = caller_identity(access.client("sts")).account
+    try:
+        account = caller_identity(access.client("sts")).account
+    except (OrcaError, BotoCoreError, ClientError) as error:
+        raise _StepFailed(
+            f"sts:GetCallerIdentity: {_aws_reason(error)}",
+            "The role worked a moment ago: check AWS's status and the network, then run "
+            "`orca link check` again.",
+        ) from error
     if account != link.account_id:
         raise _StepFailed(
             f"the credentials belong to account {account}, the role ARN to {link.account_id}",
@@ -91,28 +100,64 @@ def _bucket(access: LinkAccess, link: CloudLink, user_id: int) -> str:
     return f"wrote, read and deleted {bucket.uri(key)}"
 
 
-def _queue(access: LinkAccess, link: CloudLink) -> str:
+def _queue(access: LinkAccess, link: CloudLink) -> str | tuple[CheckStatus, str]:
+    """Probe the queue without touching any run's message.
+
+    Every ReceiveMessage counts a receive against each message it returns, and enough of
+    them send a run's message to the dead-letter queue: so the check receives only when no
+    message waits (it can then get only its own probe, or nothing when a worker took it
+    first). Its probe is in a group of its own and carries ``PROBE_ATTRIBUTE``: a worker
+    deletes a probe and never takes it for a run.
+    """
     queue = access.queue()
     probe_id = str(uuid.uuid4())
-    body = json.dumps({"probe": probe_id})
     try:
-        queue.send(body, group_id=_PROBE_GROUP, dedup_id=probe_id)
-        for _ in range(5):
-            for message in queue.receive(max_messages=10, wait_seconds=1, visibility_timeout=30):
-                if message.body == body:
-                    queue.delete(message.receipt_handle)
-                    return f"sent, received and deleted a probe on {link.queue_url}"
-                # A real run's message: hand it straight back, untouched.
-                queue.change_visibility(message.receipt_handle, 0)
+        waiting = queue.waiting_messages()
+        queue.send(
+            json.dumps({"probe": probe_id}),
+            group_id=f"{_PROBE_GROUP}-{probe_id}",
+            dedup_id=probe_id,
+            probe=probe_id,
+        )
+        if waiting:
+            # Sending is proven; receiving is not, and only a worker's receive will prove
+            # it: the step says so rather than passing on half the evidence.
+            return CheckStatus.UNVERIFIED, (
+                f"sent a probe to {link.queue_url}; receive not tried: {waiting} message(s) "
+                "wait there and a receive would count against their runs (a worker serving "
+                "the queue proves receiving, and deletes the probe)"
+            )
+        return _receive_probe(queue, link, probe_id)
     except (BotoCoreError, ClientError) as error:
         raise _StepFailed(
             f"{link.queue_url}: {_aws_reason(error)}",
             "The FIFO queue must exist in the linked account and the role needs "
-            "sqs:SendMessage, ReceiveMessage, DeleteMessage and ChangeMessageVisibility on it.",
+            "sqs:GetQueueAttributes, SendMessage, ReceiveMessage, DeleteMessage and "
+            "ChangeMessageVisibility on it (the kit grants them).",
         ) from error
-    raise _StepFailed(
-        "the probe message was sent but did not come back within 5 s",
-        "Workers may be draining the queue; run the check again.",
+
+
+def _receive_probe(queue: FifoQueue, link: CloudLink, probe_id: str) -> str:
+    """Receive the probe just sent (to an otherwise empty queue) and delete it."""
+    found = False
+    for _ in range(_PROBE_RECEIVES):
+        runs_seen = False
+        for message in queue.receive(max_messages=10, wait_seconds=1, visibility_timeout=30):
+            if message.probe is None:
+                # A run submitted since the count: hand it back at once (every one of the
+                # batch, never left hidden), then stop receiving.
+                queue.change_visibility(message.receipt_handle, 0)
+                runs_seen = True
+                continue
+            queue.delete(message.receipt_handle)  # ours, or one an earlier check left
+            found = found or message.probe == probe_id
+        if found:
+            return f"sent, received and deleted a probe on {link.queue_url}"
+        if runs_seen:
+            return f"sent a probe to {link.queue_url} and received from it"
+    return (
+        f"sent a probe to {link.queue_url} and received from it (a worker serving the queue "
+        "took the probe first; workers delete probes)"
     )
 
 

@@ -5,15 +5,19 @@ both (a row naming the link; block documents holding its credentials and its que
 it goes in three steps:
 
 1. **Reserve** (unit 1): the name must be free; a row is inserted with ``pending_since``
-   set and a fresh random block-document name. A pending row is invisible to every other
-   use case (lists, lookups, pipelines, the worker), so nothing can use a half-made link.
+   set and a fresh random block-document name, and the link's ExternalId is claimed for
+   it: one Orca issued to this user that no other link uses (a compare-and-set, so two
+   links never share one). A pending row is invisible to every other use case (lists,
+   lookups, pipelines, the worker), so nothing can use a half-made link.
 2. **Save** (no unit): the two block documents are saved under the reserved name.
 3. **Complete** (unit 2): ``pending_since`` is cleared, only if the row is still this
    attempt's (same id and block name).
 
 A failure in step 2 or 3 (Prefect down, Ctrl-C) deletes the blocks this attempt saved and
-its pending row, so nothing half-written remains. A crash between the steps (the process
-killed) leaves a pending row and perhaps its block documents: once the reservation is
+its pending row, so nothing half-written remains; deleting the row frees its ExternalId
+(the foreign key's ``ON DELETE SET NULL``), so a failed create leaves it unused. A crash
+between the steps (the process killed) leaves a pending row and perhaps its block
+documents: once the reservation is
 older than ``PENDING_TIMEOUT``, a `link create` of the same name takes the row over and
 deletes those blocks first; before that it is refused as "being created right now"
 (saving takes seconds, so only a crashed attempt's reservation grows that old).
@@ -29,14 +33,21 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from orca_blocks import OrcaLinkedCloudCredentials
-from orca_flows.aws import link_defaults, link_kit
+from orca_flows.aws import link_defaults
+from orca_flows.aws.link_kit import new_external_id
 from orca_flows.db.base import utcnow
+from orca_flows.db.repositories import external_ids as external_ids_repo
 from orca_flows.db.repositories import links as links_repo
 from orca_flows.domain import rules
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.regions import sqs_queue_url
 from orca_flows.domain.views import LinkView
-from orca_flows.errors import AlreadyExistsError, InvalidInputError, SandboxNotRunningError
+from orca_flows.errors import (
+    AlreadyExistsError,
+    ExternalIdNotIssuedError,
+    InvalidInputError,
+    SandboxNotRunningError,
+)
 from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.prefect_adapter.blocks import save_block
@@ -45,9 +56,10 @@ from orca_flows.prefect_adapter.link_access import (
     new_queue_block,
     queue_block_name,
 )
-from orca_flows.sandbox_record import SANDBOX_ACCESS_KEY, running_sandbox, sandbox_external_id
-from orca_flows.services.link_kits import forget_external_id, remembered_external_id
+from orca_flows.sandbox_record import SANDBOX_ACCESS_KEY, SandboxState, running_sandbox
+from orca_flows.services.link_kits import NOT_ISSUED, unused_external_id
 from orca_flows.services.links import delete_link_blocks, view_link
+from orca_flows.services.sandbox_trust import trust_sandbox_external_ids
 from orca_flows.services.unit_of_work import acting_user, unit_of_work
 from orca_flows.settings import OrcaSettings
 
@@ -85,6 +97,7 @@ class _Reservation:
     link_id: int
     block: str
     stale_block: str | None  # a crashed attempt's blocks, to delete before saving
+    issued: str | None  # an ExternalId issued for this attempt, withdrawn if it fails
 
 
 def _reserve(
@@ -93,11 +106,17 @@ def _reserve(
     name: str,
     credentials: OrcaLinkedCloudCredentials,
     *,
+    external_id: str,
+    issue: bool,
     bucket: str,
     queue_url: str,
     local: bool,
 ) -> _Reservation:
-    """Step 1: insert the pending row (or take over a crashed attempt's)."""
+    """Step 1: insert the pending row (or take over a crashed attempt's), claim the ExternalId.
+
+    With ``issue`` the ExternalId is new and issued to the actor in the same unit, so a
+    refused reservation issues nothing.
+    """
     taken = AlreadyExistsError("link", name, "Choose another name or `orca link remove` it.")
     block = credentials_block_name()
     now = utcnow()
@@ -133,7 +152,13 @@ def _reserve(
                 block_document_name=block,
                 pending_since=now,
             )
-            return _Reservation(link.id, block, stale_block)
+            if issue:
+                external_ids_repo.issue(session, owner.id, external_id)
+            if not external_ids_repo.claim(
+                session, owner_id=owner.id, value=external_id, link_id=link.id
+            ):
+                raise ExternalIdNotIssuedError(NOT_ISSUED)  # rolls the reservation back
+            return _Reservation(link.id, block, stale_block, external_id if issue else None)
     except IntegrityError as error:  # a concurrent create won the unique constraint
         raise taken from error
 
@@ -147,14 +172,25 @@ def _save_link(
     bucket: str,
     queue_url: str,
     local: bool,
+    sandbox: SandboxState | None = None,
 ) -> LinkView:
     """Reserve the name, save the block documents, complete the row (module docstring).
 
     Must run inside ``prefect_api``. On any failure after the reservation, this attempt's
-    blocks and pending row are deleted before the error propagates.
+    blocks and pending row are deleted (and an ExternalId issued for it withdrawn) before
+    the error propagates. With ``sandbox``, a new ExternalId is issued and the sandbox's
+    role made to trust it (after the reservation, before the blocks).
     """
     reservation = _reserve(
-        settings, actor, name, credentials, bucket=bucket, queue_url=queue_url, local=local
+        settings,
+        actor,
+        name,
+        credentials,
+        external_id=credentials.external_id.get_secret_value(),
+        issue=sandbox is not None,
+        bucket=bucket,
+        queue_url=queue_url,
+        local=local,
     )
     if reservation.stale_block is not None:
         left = delete_link_blocks(reservation.stale_block)
@@ -163,6 +199,10 @@ def _save_link(
             logger.warning("link %r: block documents left in Prefect: %s", name, ", ".join(left))
     block = reservation.block
     try:
+        if sandbox is not None:
+            with unit_of_work(settings) as session:  # this attempt's pending link included
+                trusted = list(external_ids_repo.values_of_local_links(session))
+            trust_sandbox_external_ids(settings, sandbox, trusted)
         save_block(credentials, block)
         save_block(new_queue_block(settings, queue_url, credentials), queue_block_name(block))
         with unit_of_work(settings) as session:
@@ -187,6 +227,8 @@ def _undo(settings: OrcaSettings, name: str, reservation: _Reservation) -> None:
     try:
         with unit_of_work(settings) as session:
             links_repo.delete_pending_link(session, reservation.link_id, reservation.block)
+            if reservation.issued is not None:
+                external_ids_repo.withdraw(session, reservation.issued)
     except Exception:  # noqa: BLE001 - the original error matters more; a retry cleans up
         logger.warning(
             "link %r not created; its reservation stays until a `link create` of the same "
@@ -214,8 +256,8 @@ def create_link(
 ) -> LinkView:
     """Link an AWS account through the role the kit created there.
 
-    Reserve, save, complete: see the module docstring. The ExternalId `orca link kit`
-    remembered is read before and forgotten after, both outside any unit of work.
+    Reserve, save, complete: see the module docstring. The ExternalId must be one Orca
+    issued to the actor (`orca link kit`) that no other link uses; the reservation claims it.
 
     Args:
         settings: Orca's settings.
@@ -223,21 +265,23 @@ def create_link(
         name: The link's name, unique per user.
         role_arn: The role's ARN (the kit's ``RoleArn`` output).
         region: The account's region for Orca (default ORCA_REGION).
-        external_id: The ExternalId; default the one `orca link kit` remembered.
+        external_id: The ExternalId; default the newest unused one issued to the actor.
         bucket: The Orca bucket; default the kit's ``orca-<account>-<region>``.
         queue_name: The FIFO run queue's name.
 
     Raises:
         InvalidInputError: Bad name, ARN, region or ExternalId.
+        ExternalIdNotIssuedError: The ExternalId was not issued to the actor, another link
+            uses it, or none was given and none is waiting.
         AlreadyExistsError: The user has a link with this name (or one being created).
         PrefectUnavailableError: The block documents could not be saved.
     """
     _check_name(name)
     region = region or settings.region
+    # The role and region first: a typo there is reported before the ExternalId is looked at.
+    rules.check_region_in_role_partition(region, rules.parse_role_arn(role_arn))
+    external_id = unused_external_id(settings, actor, external_id)
     with prefect_api(settings):
-        external_id = link_kit.validate_external_id(
-            external_id if external_id is not None else remembered_external_id(actor)
-        )
         try:
             credentials = OrcaLinkedCloudCredentials(
                 role_arn=role_arn,
@@ -257,7 +301,6 @@ def create_link(
             queue_url=_queue_url(region, account, queue_name),
             local=False,
         )
-        forget_external_id(actor)
     return view
 
 
@@ -269,12 +312,16 @@ def sandbox_available(settings: OrcaSettings) -> bool:
 def create_local_link(settings: OrcaSettings, actor: Actor, name: str) -> LinkView:
     """Link the local sandbox's account (the one `orca local up` deployed the kit in).
 
-    Reserve, save, complete: see the module docstring.
+    Like a user of real AWS, the link uses an ExternalId issued to the actor: a fresh one
+    is issued and claimed in the reservation (a refused one issues nothing), the sandbox's
+    role is made to trust it (as the user would update their stack), then save and
+    complete: see the module docstring.
 
     Raises:
         InvalidInputError: Bad name.
         AlreadyExistsError: The user has a link with this name (or one being created).
         SandboxNotRunningError: The sandbox is not running.
+        SandboxError: The sandbox's role could not be made to trust the ExternalId.
         PrefectUnavailableError: The block documents could not be saved.
     """
     _check_name(name)
@@ -283,7 +330,7 @@ def create_local_link(settings: OrcaSettings, actor: Actor, name: str) -> LinkVi
         raise SandboxNotRunningError()
     credentials = OrcaLinkedCloudCredentials(
         role_arn=state.role_arn,
-        external_id=SecretStr(sandbox_external_id(settings)),
+        external_id=SecretStr(new_external_id()),
         region_name=state.region,
         role_session_name=f"orca-{actor.user_id}-{name}"[:64],
         endpoint_url=state.endpoint_url,
@@ -303,4 +350,5 @@ def create_local_link(settings: OrcaSettings, actor: Actor, name: str) -> LinkVi
             bucket=state.bucket,
             queue_url=_queue_url(state.region, state.account_id, state.queue),
             local=True,
+            sandbox=state,
         )

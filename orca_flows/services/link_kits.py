@@ -1,25 +1,47 @@
-"""The link kit: a template and a fresh ExternalId, remembered for the next `link create`."""
+"""The link kit and the ExternalIds Orca issues: each one bound to the user it was issued to.
+
+AWS's confused-deputy guidance: the vendor, not the customer, makes the ExternalId, one per
+customer. `orca link kit` issues a fresh random one to the signed-in user and records it
+(table ``external_ids``); `link create` accepts only an id issued to that user that no
+other link uses, and issuing again gives a new one (the older ones stay valid until used).
+"""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from prefect.blocks.system import Secret
 
 from orca_flows.aws import link_defaults, link_kit
 from orca_flows.aws.clients import ClientFactory
 from orca_flows.aws.sts import caller_identity
+from orca_flows.db.repositories import external_ids as external_ids_repo
 from orca_flows.domain import rules
 from orca_flows.domain.actor import Actor
-from orca_flows.errors import InvalidInputError, NotFoundError, OrcaError
-from orca_flows.prefect_adapter.api import prefect_api
-from orca_flows.prefect_adapter.blocks import delete_block, load_block, save_block
+from orca_flows.errors import ExternalIdNotIssuedError, InvalidInputError
+from orca_flows.services.unit_of_work import acting_user, unit_of_work
 from orca_flows.settings import OrcaSettings
 
-__all__ = ["KitResult", "forget_external_id", "generate_kit", "remembered_external_id"]
+__all__ = [
+    "NOT_ISSUED",
+    "NO_KIT",
+    "KitResult",
+    "generate_kit",
+    "issue_external_id",
+    "orca_account_id",
+    "unused_external_id",
+]
+
+# The CLI's wording; the web app has its own (it never tells a user to run a command).
+NOT_ISSUED = (
+    "ExternalIds are issued by Orca: run `orca link kit` and put the ExternalId it gives you "
+    "in your stack; this one was not issued to you, or another link uses it already."
+)
+NO_KIT = (
+    "ExternalIds are issued by Orca: run `orca link kit` first; `orca link create` then "
+    "uses the newest ExternalId it issued to you that no link uses."
+)
 
 
 @dataclass(frozen=True)
@@ -29,15 +51,52 @@ class KitResult:
     kit: link_kit.LinkKit
     role_arn: str | None
     create_command: str
-    external_id_saved: bool
 
 
-def _pending_secret_name(actor: Actor) -> str:
-    # By email, not row id: several Orca databases may share one Prefect server.
-    return f"orca-kit-{hashlib.sha256(actor.email.encode()).hexdigest()[:16]}"
+def issue_external_id(settings: OrcaSettings, actor: Actor) -> str:
+    """Issue a fresh random ExternalId to the actor and record it, unused (one unit of work).
+
+    Raises:
+        NotFoundError: The actor's account was removed.
+    """
+    value = link_kit.new_external_id()
+    with unit_of_work(settings) as session:
+        external_ids_repo.issue(session, acting_user(session, actor).id, value)
+    return value
 
 
-def _orca_account_id(settings: OrcaSettings) -> str:
+def unused_external_id(settings: OrcaSettings, actor: Actor, given: str | None) -> str:
+    """The ExternalId a new link of the actor's will use: ``given`` or the newest unused one.
+
+    A first look, to refuse early; the link's reservation claims it for good (a
+    compare-and-set), so a race between two creations still gives it to one link only.
+
+    Raises:
+        InvalidInputError: ``given`` is malformed.
+        ExternalIdNotIssuedError: ``given`` was not issued to the actor or is in use, or
+            nothing was given and no unused ExternalId is waiting.
+    """
+    if given is not None:
+        link_kit.validate_external_id(given)
+    with unit_of_work(settings) as session:
+        owner = acting_user(session, actor)
+        if given is None:
+            newest = external_ids_repo.newest_unused(session, owner.id)
+            if newest is None:
+                raise ExternalIdNotIssuedError(NO_KIT, no_kit=True)
+            return newest
+        row = external_ids_repo.find_for_owner(session, owner.id, given)
+        if row is None or row.link_id is not None:
+            raise ExternalIdNotIssuedError(NOT_ISSUED)
+        return given
+
+
+def orca_account_id(settings: OrcaSettings) -> str:
+    """Orca's own AWS account: ORCA_ACCOUNT_ID, else asked of STS (outside any unit of work).
+
+    Raises:
+        InvalidInputError: ORCA_ACCOUNT_ID is malformed, or STS cannot be asked.
+    """
     if settings.account_id:
         return rules.check_account_id(settings.account_id, what="ORCA_ACCOUNT_ID")
     try:
@@ -54,66 +113,40 @@ def _orca_account_id(settings: OrcaSettings) -> str:
 
 def generate_kit(
     settings: OrcaSettings,
-    actor: Actor | None,
+    actor: Actor,
     *,
     region: str,
     user_account_id: str | None = None,
 ) -> KitResult:
-    """Make a link kit with a fresh ExternalId; with an actor, remember the ExternalId.
+    """Make a link kit with an ExternalId newly issued to the actor.
 
-    The ExternalId is kept as a Prefect Secret block until `orca link create` uses it, so
-    the user never has to copy it around (they may still pass ``--external-id``). No
-    database: STS (Orca's own account, unless ORCA_ACCOUNT_ID is set) and Prefect only.
+    The ExternalId is recorded as the actor's (unused) only after the kit was built, so a
+    refused kit issues nothing; `orca link create` picks the newest unused one by default,
+    so the user never has to copy it around. STS (Orca's own account, unless
+    ORCA_ACCOUNT_ID is set) is asked before the unit of work opens.
 
     Args:
         settings: Orca's settings (Orca's account id, the published template URL).
-        actor: The acting user, if any.
+        actor: The acting user, to whom the ExternalId is issued.
         region: The user's AWS region.
         user_account_id: The user's account; lets the kit name the role ARN to link.
 
     Raises:
         InvalidInputError: A bad account id or region, or Orca's account is unknown.
-        PrefectUnavailableError: The ExternalId could not be remembered.
     """
-    kit = link_kit.make_link_kit(
-        orca_account_id=_orca_account_id(settings),
-        region=region,
-        template_url=settings.link_template_url,
-    )
     role_arn = None
     if user_account_id is not None:
         rules.check_account_id(user_account_id)
         role_arn = link_defaults.role_arn_for(user_account_id, region)
+    external_id = link_kit.new_external_id()
+    kit = link_kit.make_link_kit(
+        orca_account_id=orca_account_id(settings),
+        region=region,
+        template_url=settings.link_template_url,
+        external_id=external_id,
+    )
+    with unit_of_work(settings) as session:
+        external_ids_repo.issue(session, acting_user(session, actor).id, external_id)
     command = ["orca", "link", "create", "NAME", "--role-arn", role_arn or "ROLE_ARN"]
     command += ["--region", region]
-    if actor is not None:
-        with prefect_api(settings):
-            save_block(Secret(value=kit.external_id), _pending_secret_name(actor))
-    else:
-        command += ["--external-id", kit.external_id]
-    return KitResult(kit, role_arn, " ".join(command), actor is not None)
-
-
-def remembered_external_id(actor: Actor) -> str:
-    """The ExternalId of the actor's last kit (a Prefect call: inside ``prefect_api``).
-
-    Raises:
-        InvalidInputError: No kit was generated (or its ExternalId was used up).
-        PrefectUnavailableError: Prefect cannot be reached.
-    """
-    try:
-        return load_block(Secret, _pending_secret_name(actor)).get()
-    except NotFoundError:
-        raise InvalidInputError(
-            "external_id",
-            "no ExternalId for this link: run `orca link kit` first (Orca remembers the "
-            "ExternalId it generates) or pass --external-id.",
-        ) from None
-
-
-def forget_external_id(actor: Actor) -> None:
-    """Drop the remembered ExternalId once a link uses it (inside ``prefect_api``)."""
-    try:
-        delete_block(Secret, _pending_secret_name(actor))
-    except OrcaError:
-        pass  # a leftover pending ExternalId is harmless; the next kit replaces it
+    return KitResult(kit, role_arn, " ".join(command))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from orca_flows.db.repositories import pipelines as pipelines_repo
@@ -9,7 +10,7 @@ from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.db.repositories.schedules import get_schedule_of_pipeline
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.s3_layout import pipeline_prefix, s3_uri
-from orca_flows.domain.states import RunState
+from orca_flows.domain.states import LEASED_RUN_STATES
 from orca_flows.errors import InUseError, InvalidStateError
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.prefect_adapter.deployments import delete_deployment
@@ -54,14 +55,28 @@ def _plan_removal(settings: OrcaSettings, actor: Actor, name: str, force: bool) 
         )
 
 
+def _wait_until_stopped(settings: OrcaSettings, removal: _Removal, run_ids: set[str]) -> None:
+    """Wait (bounded by ``stop_confirm_seconds``) until the stopped runs have ended: each
+    stays ``cancelling`` until its worker has confirmed its process dead."""
+    deadline = time.monotonic() + settings.stop_confirm_seconds
+    while time.monotonic() < deadline:
+        with unit_of_work(settings) as session:
+            active = runs_repo.active_runs(session, removal.pipeline_id)
+            if not any(run.id in run_ids and run.state in LEASED_RUN_STATES for run in active):
+                return
+        time.sleep(0.5)
+
+
 def remove_pipeline(settings: OrcaSettings, actor: Actor, name: str, *, force: bool = False) -> str:
     """Remove a pipeline, its versions, schedule and run history; returns where its files stay.
 
     Check, calls, record: one unit checks the runs (refusing queued or running ones
     unless ``force``); with no transaction open, the schedule's Prefect deployment is
     deleted (no more firings; the first unit already marked the schedule paused) and each
-    active run is stopped (`stop_run`, its own units); a last unit deletes the rows. A
-    run that started in between makes it refuse and nothing more is deleted. A crash
+    active run is stopped (`stop_run`, its own units) and waited for until its process is
+    confirmed dead; a last unit deletes the rows. A run that started in between, or one
+    still ``cancelling`` after ``stop_confirm_seconds``, makes it refuse and nothing more
+    is deleted. A crash
     between the steps leaves the pipeline in place with its schedule paused (perhaps
     without its deployment, its runs cancelled): removing it again finishes.
 
@@ -79,16 +94,25 @@ def remove_pipeline(settings: OrcaSettings, actor: Actor, name: str, *, force: b
             stop_run(settings, actor, run_id)
         except InvalidStateError:
             pass  # it finished meanwhile
+    if removal.active:
+        _wait_until_stopped(settings, removal, set(removal.active))
     with unit_of_work(settings) as session:
-        started = [
-            run.id
+        leased = [
+            run
             for run in runs_repo.active_runs(session, removal.pipeline_id)
-            if run.state == RunState.RUNNING
+            if run.state in LEASED_RUN_STATES
         ]
-        if started:
+        if started := [run.id for run in leased if run.id not in removal.active]:
             raise InUseError(
                 f"run(s) {', '.join(started)} of pipeline {name!r} started while it was being "
                 "removed; remove it again (with --force to stop them)."
+            )
+        if leased:
+            # Deleting them would release their keys while their processes may live.
+            raise InUseError(
+                f"run(s) {', '.join(run.id for run in leased)} of pipeline {name!r} are "
+                "still being stopped (cancelling) until their processes are confirmed "
+                "dead; see `orca run show RUN_ID`, and remove the pipeline again then."
             )
         # A run queued meanwhile (a schedule's last firing) goes with the history.
         pipelines_repo.delete_pipeline(session, removal.pipeline_id)

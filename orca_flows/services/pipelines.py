@@ -29,9 +29,11 @@ __all__ = [
     "PIPELINE_NAME_PATTERN",
     "ScriptFile",
     "add_pipeline",
+    "check_runner_on_link",
     "list_pipelines",
     "read_script_file",
     "resolve_ordering_key",
+    "runners_for_link",
     "script_relative_key",
     "show_pipeline",
     "upload_version",
@@ -111,11 +113,39 @@ def _check_settings(
     rules.check_retries(retries)
 
 
+def check_runner_on_link(settings: OrcaSettings, link: CloudLink, runner: str) -> str:
+    """``runner``, if pipelines on ``link`` may use it (the local runner: see
+    ``rules.check_local_runner_allowed``).
+
+    Raises:
+        InvalidInputError: On field ``runner`` for ``local`` on a link that may not use it.
+    """
+    return rules.check_local_runner_allowed(
+        runner,
+        link_name=link.name,
+        sandbox_link=bool(link.local),
+        allow_local_runner=settings.allow_local_runner,
+    )
+
+
+def runners_for_link(settings: OrcaSettings, *, sandbox_link: bool) -> tuple[str, ...]:
+    """The runners a pipeline may use on a link (what the upload page offers).
+
+    Args:
+        settings: Orca's settings (``ORCA_ALLOW_LOCAL_RUNNER``).
+        sandbox_link: Whether the link is a sandbox link (``LinkView.local``).
+    """
+    return tuple(
+        runner
+        for runner in rules.RUNNERS
+        if runner != "local" or sandbox_link or settings.allow_local_runner
+    )
+
+
 def resolve_ordering_key(pipeline: Pipeline) -> str:
     """The FIFO group (and fence) of the pipeline's runs.
 
-    Every key is scoped so that one user can never hold up another's runs, except the
-    ``instance`` key, which is scoped to the account's instance itself.
+    Every key is scoped by the pipeline's owner: one user never holds up another's runs.
     """
     return ordering.resolve_ordering_key(
         pipeline.ordering_key,
@@ -268,6 +298,7 @@ def add_pipeline(
         script: The script's file name and bytes.
         link_name: The actor's link it runs through.
         runner: ``ssm`` or ``local``; default ``local`` for a sandbox link, else ``ssm``.
+            ``local`` only on a sandbox link or with ``ORCA_ALLOW_LOCAL_RUNNER=true``.
         target: Instance ids or ``tag:KEY=VALUE`` (ssm runner).
         ordering_key: ``pipeline``, ``instance``, ``user`` or a custom key.
         timeout_seconds: Seconds before a run's script is killed.
@@ -287,6 +318,7 @@ def add_pipeline(
     with unit_of_work(settings) as session:
         link = get_link(session, actor, link_name)
         runner = runner or ("local" if link.local else "ssm")
+        check_runner_on_link(settings, link, runner)  # before the target: its own reason
         _check_settings(name, runner, target, ordering_key, timeout_seconds, retries)
         _check_script(script, settings)
         if pipelines_repo.get_pipeline_by_name(session, actor.user_id, name) is not None:

@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError
 from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.db.models import Run
 from orca_flows.domain.actor import Actor
-from orca_flows.domain.s3_layout import outputs_prefix, s3_uri
+from orca_flows.domain.s3_layout import attempt_prefix, outputs_prefix, s3_uri
 from orca_flows.errors import InvalidInputError, NotFoundError
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.links import link_access
@@ -18,8 +18,13 @@ from orca_flows.settings import OrcaSettings
 __all__ = ["output_name", "read_output"]
 
 
+def _outputs_prefix(run: Run) -> str:
+    # The outputs of the attempt that counted: the run's last (see domain.s3_layout).
+    return outputs_prefix(attempt_prefix(run.s3_prefix or "", run.attempt))
+
+
 def _outputs_uri(run: Run) -> str:
-    return s3_uri(run.pipeline.link.bucket or "", outputs_prefix(run.s3_prefix or ""))
+    return s3_uri(run.pipeline.link.bucket or "", _outputs_prefix(run))
 
 
 def output_name(run: Run, uri: str) -> str:
@@ -48,7 +53,7 @@ def read_output(settings: OrcaSettings, actor: Actor, run_id: str, uri: str) -> 
     with unit_of_work(settings) as session:
         run = get_run(session, actor, run_id)
         name = output_name(run, uri)
-        prefix = outputs_prefix(run.s3_prefix or "")
+        prefix = _outputs_prefix(run)
         link = run.pipeline.link
     with prefect_api(settings):
         access = link_access(link)

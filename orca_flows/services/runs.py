@@ -16,11 +16,12 @@ from prefect.settings import get_current_settings
 from sqlalchemy.orm import Session
 
 from orca_flows.aws.s3 import PrefixedBucket
+from orca_flows.db.base import utcnow
 from orca_flows.db.models import CloudLink, Pipeline, Run, ScriptVersion
 from orca_flows.db.repositories import pipelines as pipelines_repo
 from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.domain.actor import Actor
-from orca_flows.domain.s3_layout import LOG_KEY, OUTPUTS_PREFIX, run_prefix
+from orca_flows.domain.s3_layout import LOG_KEY, OUTPUTS_PREFIX, attempt_prefix, run_prefix
 from orca_flows.domain.states import RunState
 from orca_flows.domain.views import RunView
 from orca_flows.errors import InvalidInputError, InvalidStateError, OrcaError
@@ -166,7 +167,9 @@ def submit_run(
         )
         return Submitted(run.id, run.sequence, run.ordering_key, False)
     with unit_of_work(settings) as session:
-        runs_repo.set_message_id(session, run.id, message_id)
+        # Refused when a worker parked the run meanwhile (it deleted this message): the
+        # run is then woken by the key's next finish or the sweeper, never left stranded.
+        runs_repo.set_message_id(session, run.id, message_id, utcnow())
     return Submitted(run.id, run.sequence, run.ordering_key, True)
 
 
@@ -201,14 +204,18 @@ def _run_view(run: Run, outputs: tuple[str, ...] = ()) -> RunView:
 
 @dataclass(frozen=True)
 class _Files:
-    """Where a run's files are: read inside a unit, used after it."""
+    """Where a run's files are: read inside a unit, used after it.
+
+    Its current attempt's folder: the last attempt, whose log and outputs the run's
+    result is (an earlier attempt's stay in their own folders, untouched).
+    """
 
     link: CloudLink  # detached, every column loaded
     prefix: str
 
     @classmethod
     def of(cls, run: Run) -> _Files:
-        return cls(run.pipeline.link, run.s3_prefix or "")
+        return cls(run.pipeline.link, attempt_prefix(run.s3_prefix or "", run.attempt))
 
     def bucket(self) -> PrefixedBucket:
         """The run's corner of the link's bucket (loads the link's credentials block)."""
@@ -314,9 +321,10 @@ def _flow_run_url(flow_run_id: str | None) -> str | None:
 
 
 def run_details(settings: OrcaSettings, actor: Actor, run_id: str) -> RunDetails:
-    """The run, its whole log, its outputs and its flow run's page in the Prefect UI.
+    """The run, its whole log, its outputs and, for an operator, its flow run's Prefect page.
 
-    One unit of work reads the row; the log and the outputs are read after it.
+    One unit of work reads the row; the log and the outputs are read after it. Prefect is
+    the operator's (it holds every user's credentials and logs): a tenant gets no link.
 
     Raises:
         NotFoundError: No such run (or another user's).
@@ -326,5 +334,5 @@ def run_details(settings: OrcaSettings, actor: Actor, run_id: str) -> RunDetails
         bucket = files.bucket()
         outputs = _outputs(bucket) if view.finished else ()
         log = bucket.read_from(LOG_KEY)
-        url = _flow_run_url(view.flow_run_id)
+        url = _flow_run_url(view.flow_run_id) if actor.is_operator else None
     return RunDetails(replace(view, outputs=tuple(o.uri for o in outputs)), log, outputs, url)

@@ -13,6 +13,7 @@ from orca_flows.db.repositories import summary as summary_repo
 from orca_flows.db.repositories.summary import RunScope
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.states import RunState
+from orca_flows.domain.views import elapsed_seconds
 from orca_flows.errors import InvalidInputError
 from orca_flows.services.lookup import get_pipeline
 from orca_flows.services.unit_of_work import unit_of_work
@@ -66,9 +67,7 @@ class RunRow:
     @property
     def duration_seconds(self) -> float | None:
         """Seconds from start to finish; ``None`` until both are known."""
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
+        return elapsed_seconds(self.started_at, self.finished_at)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,24 @@
-"""Users: register with a validated email and an argon2id password hash."""
+"""Users: register with a validated email and an argon2id password hash.
+
+Every argon2 computation goes through a bounded pool of slots (``hash_password``,
+``verify_password``): each takes tens of MiB, so a burst of sign-ins must queue, briefly,
+rather than exhaust the process's memory.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 
 from orca_flows.db.repositories import users as users_repo
 from orca_flows.domain.actor import Actor
-from orca_flows.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from orca_flows.errors import AlreadyExistsError, BusyError, InvalidInputError, NotFoundError
 from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
 
@@ -16,18 +26,69 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "add_user",
     "checked_credentials",
+    "hash_password",
+    "hashing_slot",
     "insert_user",
     "normalize_email",
     "password_hasher",
     "resolve_actor",
+    "verify_password",
 ]
 
 MIN_PASSWORD_LENGTH = 12
+
+# One pool per size (ORCA_MAX_CONCURRENT_HASHES is read per call like every setting; a
+# process normally sees one size, so one pool).
+_HASH_SLOTS: dict[int, threading.BoundedSemaphore] = {}
+_HASH_SLOTS_LOCK = threading.Lock()
 
 
 def password_hasher() -> PasswordHasher:
     """The argon2id hasher with argon2-cffi's RFC 9106 low-memory defaults."""
     return PasswordHasher()
+
+
+@contextmanager
+def hashing_slot(settings: OrcaSettings) -> Iterator[None]:
+    """Hold one of the ``ORCA_MAX_CONCURRENT_HASHES`` slots for an argon2 computation.
+
+    Raises:
+        BusyError: No slot freed up within ``ORCA_HASH_WAIT_SECONDS``.
+    """
+    size = settings.max_concurrent_hashes
+    with _HASH_SLOTS_LOCK:
+        slots = _HASH_SLOTS.setdefault(size, threading.BoundedSemaphore(size))
+    if not slots.acquire(timeout=settings.hash_wait_seconds):
+        raise BusyError(
+            "Orca is busy checking other passwords right now: wait a few seconds and try again."
+        )
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def hash_password(settings: OrcaSettings, password: str) -> str:
+    """The argon2id hash of ``password``, computed in a hashing slot.
+
+    Raises:
+        BusyError: No slot freed up in time.
+    """
+    with hashing_slot(settings):
+        return password_hasher().hash(password)
+
+
+def verify_password(settings: OrcaSettings, password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash`` (checked in a hashing slot).
+
+    Raises:
+        BusyError: No slot freed up in time.
+    """
+    with hashing_slot(settings):
+        try:
+            return password_hasher().verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def normalize_email(email: str) -> str:
@@ -56,7 +117,7 @@ def _check_password(password: str, email: str) -> None:
         raise InvalidInputError("password", "the password must not be the email address.")
 
 
-def add_user(settings: OrcaSettings, email: str, password: str) -> Actor:
+def add_user(settings: OrcaSettings, email: str, password: str, *, operator: bool = False) -> Actor:
     """Create a user with an argon2id hash of ``password``; returns them as an ``Actor``.
 
     The input is checked and the password hashed (tens of milliseconds) before the unit of
@@ -66,13 +127,15 @@ def add_user(settings: OrcaSettings, email: str, password: str) -> Actor:
         settings: Orca's settings (the database).
         email: Any case; stored case-folded.
         password: At least ``MIN_PASSWORD_LENGTH`` characters and not the email.
+        operator: The user runs this Orca and may see Prefect (`--operator`).
 
     Raises:
         InvalidInputError: Bad email or weak password.
         AlreadyExistsError: A user with this email exists.
+        BusyError: Too many passwords are being hashed at once.
     """
     normalized = checked_credentials(email, password)
-    return insert_user(settings, normalized, password_hasher().hash(password))
+    return insert_user(settings, normalized, hash_password(settings, password), operator=operator)
 
 
 def checked_credentials(email: str, password: str) -> str:
@@ -86,7 +149,9 @@ def checked_credentials(email: str, password: str) -> str:
     return normalized
 
 
-def insert_user(settings: OrcaSettings, email: str, password_hash: str) -> Actor:
+def insert_user(
+    settings: OrcaSettings, email: str, password_hash: str, *, operator: bool = False
+) -> Actor:
     """Insert a user whose email is normalised and password already hashed (one unit).
 
     Raises:
@@ -99,8 +164,10 @@ def insert_user(settings: OrcaSettings, email: str, password_hash: str) -> Actor
         with unit_of_work(settings) as session:
             if users_repo.get_user_by_email(session, email) is not None:
                 raise duplicate
-            user = users_repo.create_user(session, email=email, password_hash=password_hash)
-            return Actor(user.id, user.email)
+            user = users_repo.create_user(
+                session, email=email, password_hash=password_hash, is_operator=operator
+            )
+            return Actor(user.id, user.email, user.is_operator)
     except IntegrityError as error:  # a concurrent registration won the unique index
         raise duplicate from error
 
@@ -119,4 +186,4 @@ def resolve_actor(settings: OrcaSettings, email: str | None) -> Actor:
         user = users_repo.get_user_by_email(session, normalized)
         if user is None:
             raise NotFoundError("user", email, "Create it with `orca user add EMAIL`.")
-        return Actor(user.id, user.email)
+        return Actor(user.id, user.email, user.is_operator)

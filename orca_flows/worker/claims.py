@@ -28,12 +28,16 @@ __all__ = [
     "RunLabels",
     "claim_run",
     "finish_run",
+    "give_up_watching",
     "is_finished",
     "keys_to_wake",
+    "leased_runs_to_rewake",
+    "leave_cancelling",
     "parked_run",
     "record_execution",
     "record_flow_run",
     "record_message",
+    "record_rewake",
     "release_run",
     "renew_lease",
     "run_labels",
@@ -81,7 +85,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class ParkedRun:
-    """A run waiting for its message, as read in step 1 of a wake-up.
+    """A run waiting for a wake-up message, as read in step 1 of a wake-up.
 
     Attributes:
         run: The run's row, detached from its session (read its columns only).
@@ -113,7 +117,7 @@ def claim_run(settings: OrcaSettings, run_id: str, worker_id: str) -> Claim:
         if run.state == RunState.QUEUED:
             blockers = runs_repo.earlier_unfinished_runs(session, run)
             if blockers:
-                dispatch_repo.park_run(session, run_id)
+                dispatch_repo.park_run(session, run_id, now)
                 first = blockers[0]
                 return Claim(
                     ClaimAction.PARK,
@@ -165,12 +169,27 @@ def release_run(settings: OrcaSettings, run_id: str, worker_id: str) -> None:
 
 
 def record_execution(
-    settings: OrcaSettings, run_id: str, *, command_id: str, instance_id: str | None
-) -> None:
-    """Store the command id the moment it exists: a redelivery resumes it, never resends."""
+    settings: OrcaSettings,
+    run_id: str,
+    *,
+    worker_id: str,
+    attempt: int,
+    command_id: str,
+    instance_id: str | None,
+) -> bool:
+    """Store the command id the moment it exists: a redelivery resumes it, never resends.
+
+    False if ``worker_id`` no longer holds the run's ``attempt``: its new owner finds the
+    execution by the attempt's key instead.
+    """
     with unit_of_work(settings) as session:
-        dispatch_repo.record_execution(
-            session, run_id, command_id=command_id, instance_id=instance_id
+        return dispatch_repo.record_execution(
+            session,
+            run_id,
+            worker_id=worker_id,
+            attempt=attempt,
+            command_id=command_id,
+            instance_id=instance_id,
         )
 
 
@@ -189,6 +208,28 @@ def start_retry(settings: OrcaSettings, run_id: str, worker_id: str) -> int | No
         return dispatch_repo.start_retry(session, run_id, worker_id)
 
 
+def leave_cancelling(settings: OrcaSettings, run_id: str, worker_id: str, reason: str) -> None:
+    """Give up a ``cancelling`` run whose process could not be confirmed dead, saying why.
+
+    The run stays ``cancelling`` (its key waits) and the lease is let go: the next worker
+    to receive its message takes it over and tries the kill again.
+    """
+    with unit_of_work(settings) as session:
+        dispatch_repo.leave_cancelling(session, run_id, reason, worker_id=worker_id, now=utcnow())
+
+
+def give_up_watching(settings: OrcaSettings, run_id: str, worker_id: str, reason: str) -> None:
+    """Make a running run Orca lost sight of ``cancelling`` (a stop by Orca), saying why.
+
+    Its process could not be confirmed dead, so its key waits; the lease is let go and the
+    next worker to see the run tries the kill again, as for a user's stop.
+    """
+    with unit_of_work(settings) as session:
+        now = utcnow()
+        if dispatch_repo.request_cancel(session, run_id, worker_id, now):
+            dispatch_repo.leave_cancelling(session, run_id, reason, worker_id=worker_id, now=now)
+
+
 def stop_requested(settings: OrcaSettings, run_id: str) -> bool:
     """Whether `orca run stop` asked for this run (or already cancelled it)."""
     with unit_of_work(settings) as session:
@@ -204,7 +245,8 @@ def finish_run(
     exit_code: int | None,
     error: str | None,
 ) -> RunState:
-    """Write the final state (compare-and-set from ``running``); returns the state it has.
+    """Write the final state (compare-and-set from ``running`` or ``cancelling``); returns
+    the state it has.
 
     Only the lease owner finishes a run: a worker that stalled past its lease while another
     took the run over gets ``running`` back and must leave the run to its new owner. A stop
@@ -239,39 +281,84 @@ def run_labels(settings: OrcaSettings, run_id: str) -> RunLabels | None:
         return RunLabels(run.pipeline.name, run.owner_id, run.attempt, run.ordering_key)
 
 
-def parked_run(settings: OrcaSettings, ordering_key: str) -> ParkedRun | None:
+def parked_run(
+    settings: OrcaSettings, ordering_key: str, *, rewake: bool = False
+) -> ParkedRun | None:
     """The key's next run if it is parked (queued, no message to carry it).
 
     Step 1 of waking a key; the worker then sends the message outside any transaction and
-    records it with ``record_message``.
+    records it with ``record_message``. ``rewake`` (the sweeper): also a queued head run
+    whose message was due more than ``rewake_after_seconds`` ago and never received.
     """
+    rewake_before = utcnow() - timedelta(seconds=settings.rewake_after_seconds)
     with unit_of_work(settings) as session:
-        run = dispatch_repo.next_parked_run(session, ordering_key)
+        run = dispatch_repo.next_parked_run(
+            session, ordering_key, rewake_before=rewake_before if rewake else None
+        )
         if run is None:
             return None
         return ParkedRun(run, run.pipeline.link_id)
 
 
-def record_message(settings: OrcaSettings, run_id: str, message_id: str) -> bool:
-    """Step 2 of waking a key: store the sent message's id if the run is still parked.
+def record_message(
+    settings: OrcaSettings, run_id: str, message_id: str, *, seen_message_id: str | None = None
+) -> bool:
+    """Step 2 of waking a key: store the sent message's id if the run is still as read.
 
-    False when another waker recorded its message first, or a worker claimed the run
-    meanwhile; the extra message is harmless (see ``Worker.wake``).
+    ``seen_message_id``: the message id read in step 1 (None for a parked run). False when
+    another waker recorded its message first, or a worker claimed the run meanwhile; the
+    extra message is harmless (see ``Sweeper.wake``).
     """
     with unit_of_work(settings) as session:
-        return dispatch_repo.record_message(session, run_id, message_id)
+        return dispatch_repo.record_message(
+            session, run_id, message_id, now=utcnow(), seen_message_id=seen_message_id
+        )
 
 
 def keys_to_wake(
-    settings: OrcaSettings, link_ids: list[int], older_than_seconds: int = SWEEP_CUTOFF_SECONDS
+    settings: OrcaSettings,
+    link_ids: list[int],
+    older_than_seconds: int = SWEEP_CUTOFF_SECONDS,
+    *,
+    rewake: bool = False,
 ) -> list[str]:
     """Ordering keys with a queued run older than ``older_than_seconds`` that has no message.
 
     Parked runs whose blocker's worker died, and runs whose submitter died between commit
-    and send.
+    and send; with ``rewake``, also keys whose queued run's message is older than
+    ``rewake_after_seconds`` (``parked_run`` tells whether it is the head and due).
     """
     if not link_ids:
         return []
-    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    now = utcnow()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    rewake_before = now - timedelta(seconds=settings.rewake_after_seconds) if rewake else None
     with unit_of_work(settings) as session:
-        return dispatch_repo.keys_to_wake(session, link_ids, cutoff)
+        return dispatch_repo.keys_to_wake(session, link_ids, cutoff, rewake_before)
+
+
+def leased_runs_to_rewake(settings: OrcaSettings, link_ids: list[int]) -> list[ParkedRun]:
+    """Running or cancelling runs whose lease lapsed and whose message SQS no longer has.
+
+    Lapsed for more than ``rewake_after_seconds``, with no message sent since: the worker
+    re-sends one so that a worker takes the lease over and resumes the run.
+    """
+    if not link_ids:
+        return []
+    before = utcnow() - timedelta(seconds=settings.rewake_after_seconds)
+    with unit_of_work(settings) as session:
+        found = dispatch_repo.runs_to_rewake(session, link_ids, before)
+        return [ParkedRun(run, run.pipeline.link_id) for run in found]
+
+
+def record_rewake(settings: OrcaSettings, leased: ParkedRun, message_id: str) -> bool:
+    """Record the wake-up message sent for a lapsed leased run (compare-and-set on its
+    last send): False when another sweeper recorded one first."""
+    with unit_of_work(settings) as session:
+        return dispatch_repo.record_rewake(
+            session,
+            leased.run.id,
+            message_id,
+            seen_sent_at=leased.run.message_sent_at,
+            now=utcnow(),
+        )

@@ -1,89 +1,98 @@
-"""One run's execution as a Prefect flow run: start or resume, watch, stream the log, finish."""
+"""One run's execution as a Prefect flow run: start or resume, watch, stream the log, finish.
+
+The whole flow is covered by the lease: a keeper task renews it (and the message's
+visibility) while the run is loaded, started, watched, killed, and while it waits between
+attempts. A start that cannot succeed (see ``start_failures``) fails the attempt with the
+cause and the fix; a transient one is tried again, keeping the lease, and never fails the
+run. A stop makes the run ``cancelling``: the execution is killed and the run finishes
+``cancelled`` only once its process is confirmed dead.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Cancelled, State
 
-from orca_flows.aws.s3 import PrefixedBucket
-from orca_flows.db.repositories import runs as runs_repo
-from orca_flows.domain.s3_layout import EXIT_CODE_KEY, LOG_KEY, split_s3_uri
+from orca_flows.domain.limits import BOOTSTRAP_MARGIN_SECONDS
+from orca_flows.domain.s3_layout import LOG_KEY
 from orca_flows.domain.states import FINISHED_RUN_STATES, ExecutionState, RunState
-from orca_flows.prefect_adapter.link_access import LinkAccess
-from orca_flows.runners import Execution, ExecutionStatus, Runner, RunSpec
-from orca_flows.runners.factory import runner_for, spec_for
-from orca_flows.services.unit_of_work import unit_of_work
-from orca_flows.settings import OrcaSettings
+from orca_flows.runners import Execution, ExecutionStatus
+from orca_flows.services.run_stop import STOPPED_BY_USER, kill_and_confirm
 from orca_flows.worker import claims
+from orca_flows.worker.attempt_start import (
+    LoadedRun,
+    RunRows,
+    StartError,
+    build,
+    guarded,
+    read_rows,
+    start_or_resume,
+)
+from orca_flows.worker.run_context import RunContext, context_of
+from orca_flows.worker.start_failures import cannot_start, is_transient
 
 __all__ = ["RunContext", "execute_run"]
 
 # What get_run_logger() returns: the flow run's logger, forwarding to its Prefect logs.
 _RunLogger = logging.Logger | logging.LoggerAdapter[logging.Logger]
-# Context handed from the worker to the flow by run id (flow parameters must be plain data).
-_CONTEXTS: dict[str, RunContext] = {}
 _RETRY_BACKOFF_CAP_S = 60.0
-# Beyond the bootstrap's own timeout, how long to wait for its marker before giving up.
-_TIMEOUT_GRACE_S = 600.0
+# Beyond the bootstrap's own timeout, how long to wait for its marker before giving up:
+# all the bootstrap may take after its script (uploads included), so a script that
+# succeeded just inside its timeout is never cut off while uploading (domain.limits).
+_TIMEOUT_GRACE_S = float(BOOTSTRAP_MARGIN_SECONDS)
+# How long an execution may stay undelivered beyond its budget before Orca gives up on
+# it (SSM's own delivery timeout normally ends it first).
+_UNDELIVERED_SLACK_S = 3600.0
+_KEEPER_TICK_S = 0.5  # the heartbeat itself decides when a renewal is due
 _TAKEN_OVER = "taken over by another worker after this one's lease lapsed"
 
 
-@dataclass
-class RunContext:
-    """What the worker gives a run's flow: settings, its link access and a heartbeat."""
-
-    settings: OrcaSettings
-    worker_id: str
-    access_for: Callable[[int], LinkAccess]
-    heartbeat: Callable[[], Awaitable[bool]]
-    resume: bool = False
-    log_offset: int = field(default=0)
-
-
 @dataclass(frozen=True)
-class _Loaded:
-    runner: Runner
-    spec: RunSpec
-    access: LinkAccess
-    files: PrefixedBucket  # the run's S3 prefix; one client for the whole watch
-    retries: int
-    command_id: str | None
-    instance_id: str | None
-    attempt: int
+class _Left:
+    """The flow lets the run go without finishing it (another worker or a later try will)."""
+
+    reason: str
 
 
-def _load(context: RunContext, run_id: str) -> _Loaded:
-    """Read the run's rows, then build its access, runner and spec outside the transaction
-    (loading a link's block and a local runner's AssumeRole are network calls)."""
-    with unit_of_work(context.settings) as session:
-        run = runs_repo.get_run(session, run_id)
-        assert run is not None
-        # Loaded here; read detached below (the session does not expire them on commit).
-        pipeline, version = run.pipeline, run.script_version
-    access = context.access_for(pipeline.link_id)
-    spec = spec_for(run, pipeline, version, access.bucket)
-    bucket, prefix = split_s3_uri(spec.output_uri)
-    return _Loaded(
-        runner=runner_for(pipeline, access, context.settings),
-        spec=spec,
-        access=access,
-        files=PrefixedBucket(access.client("s3"), bucket, prefix),
-        retries=pipeline.retries,
-        command_id=run.command_id,
-        instance_id=run.instance_id,
-        attempt=run.attempt,
-    )
+async def _keep_lease(context: RunContext, run_id: str, logger: _RunLogger) -> None:
+    """Renew the lease for as long as the flow runs; flag it when another worker has it."""
+    while True:
+        try:
+            owned = await context.heartbeat()
+        except Exception as error:  # the database briefly away: try again next tick
+            logger.warning("run %s: lease not renewed (%s)", run_id, error)
+        else:
+            if not owned:
+                context.lease_lost.set()
+                return
+        await asyncio.sleep(_KEEPER_TICK_S)
 
 
-async def _stream_log(context: RunContext, loaded: _Loaded, logger: _RunLogger) -> None:
-    """Forward the new part of the S3 log to the flow run's logs, line by line."""
+async def _stopped(context: RunContext, run_id: str) -> bool:
+    return await asyncio.to_thread(claims.stop_requested, context.settings, run_id)
+
+
+async def _pause(context: RunContext, run_id: str, seconds: float) -> _Left | bool:
+    """Wait ``seconds`` (the keeper renews the lease meanwhile); ``True`` when a stop came,
+    a ``_Left`` when the lease was lost, ``False`` when the wait is over."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        if context.lease_lost.is_set():
+            return _Left(_TAKEN_OVER)
+        if await _stopped(context, run_id):
+            return True
+        await asyncio.sleep(min(remaining, 1.0))
+    return False
+
+
+async def _stream_log(context: RunContext, loaded: LoadedRun, logger: _RunLogger) -> None:
+    """Forward the new part of the attempt's S3 log to the flow run's logs, line by line."""
     chunk = await asyncio.to_thread(loaded.files.read_from, LOG_KEY, context.log_offset)
     complete = chunk[: chunk.rfind(b"\n") + 1]  # only whole lines; the rest comes next time
     context.log_offset += len(complete)
@@ -91,27 +100,61 @@ async def _stream_log(context: RunContext, loaded: _Loaded, logger: _RunLogger) 
         logger.info(line)
 
 
+async def _stop(
+    context: RunContext, run_id: str, loaded: LoadedRun, execution: Execution | None
+) -> ExecutionStatus | _Left:
+    """Kill the execution and wait until its process is confirmed dead."""
+    outcome = await asyncio.to_thread(
+        kill_and_confirm,
+        loaded.runner,
+        execution,
+        loaded.spec,
+        within=context.settings.stop_confirm_seconds,
+    )
+    if outcome.confirmed:
+        exit_code = outcome.status.exit_code if outcome.status else None
+        return ExecutionStatus(ExecutionState.CANCELLED, exit_code, STOPPED_BY_USER)
+    await asyncio.to_thread(
+        claims.leave_cancelling, context.settings, run_id, context.worker_id, outcome.detail
+    )
+    return _Left(outcome.detail)
+
+
 async def _watch(
-    context: RunContext, run_id: str, loaded: _Loaded, execution: Execution, logger: _RunLogger
-) -> ExecutionStatus:
-    """Poll the execution until it ends, keeping the lease and streaming the log."""
-    deadline = time.monotonic() + loaded.spec.timeout_seconds + _TIMEOUT_GRACE_S
+    context: RunContext, run_id: str, loaded: LoadedRun, execution: Execution, logger: _RunLogger
+) -> ExecutionStatus | _Left:
+    """Poll the execution until it ends (or is stopped and confirmed dead), streaming the log."""
+    # The timeout counts from when the execution is first seen running: SSM may hold a
+    # command undelivered ("Delayed") for its delivery timeout, and that wait is SSM's to
+    # end (TimedOut), not a script that ran too long.
+    budget = loaded.spec.timeout_seconds + _TIMEOUT_GRACE_S
+    deadline = time.monotonic() + budget + _UNDELIVERED_SLACK_S
+    seen_running = False
     delay = 0.2
     while True:
-        status = await asyncio.to_thread(loaded.runner.status, execution, loaded.spec)
-        await _stream_log(context, loaded, logger)
-        if status.finished:
-            return status
-        owned = await context.heartbeat()
-        if await asyncio.to_thread(claims.stop_requested, context.settings, run_id):
-            # Also when the stop cost us the lease: the stop may have come before the command
-            # id was stored, in which case `orca run stop` had nothing to kill.
-            await asyncio.to_thread(loaded.runner.stop, execution, loaded.spec)
-            return ExecutionStatus(ExecutionState.CANCELLED, None, "stopped by the user")
-        if not owned:
+        try:
+            status = await asyncio.to_thread(loaded.runner.status, execution, loaded.spec)
+            await _stream_log(context, loaded, logger)
+        except Exception as error:
+            if not is_transient(error):
+                # Orca can no longer see the run (access denied, say): it fails only once
+                # its process is confirmed dead, else its key would overlap the next run.
+                logger.error("run %s cannot be watched: %s", run_id, error)
+                return await _lost_sight(context, run_id, loaded, execution, error)
+            logger.warning("run %s: status not read (%s); trying again", run_id, error)
+        else:
+            if status.finished:
+                return status
+            if status.state == ExecutionState.RUNNING and not seen_running:
+                seen_running = True
+                deadline = time.monotonic() + budget
+        if context.lease_lost.is_set():
             # A worker that found our lease lapsed took the run over and watches the same
             # execution now; finish_run refuses us and the run is left to it.
-            return ExecutionStatus(ExecutionState.CANCELLED, None, _TAKEN_OVER)
+            return _Left(_TAKEN_OVER)
+        if await _stopped(context, run_id):
+            logger.info("run %s: stop requested; killing its process", run_id)
+            return await _stop(context, run_id, loaded, execution)
         if time.monotonic() > deadline:
             await asyncio.to_thread(loaded.runner.stop, execution, loaded.spec)
             return ExecutionStatus(
@@ -121,80 +164,106 @@ async def _watch(
         delay = min(delay * 1.5, 2.0)
 
 
-async def _start_or_resume(context: RunContext, run_id: str, loaded: _Loaded) -> Execution:
-    execution = None
-    if context.resume:
-        # A redelivered run: never send a second command; find the one already sent.
-        if loaded.command_id:
-            return Execution(loaded.command_id, loaded.instance_id)
-        execution = await asyncio.to_thread(loaded.runner.find, loaded.spec.execution_key)
-    if execution is None:
-        execution = await asyncio.to_thread(loaded.runner.start, loaded.spec)
-    # Stored at once, found or started: a later redelivery resumes it, never resends.
-    await asyncio.to_thread(
-        claims.record_execution,
-        context.settings,
-        run_id,
-        command_id=execution.command_id,
-        instance_id=execution.instance_id,
+async def _lost_sight(
+    context: RunContext, run_id: str, loaded: LoadedRun, execution: Execution, error: Exception
+) -> ExecutionStatus | _Left:
+    """A started run Orca can no longer watch: kill it; fail it once its process is gone,
+    or keep it ``cancelling`` with the reason (its key waits) when that cannot be confirmed."""
+    summary = f"Orca could not watch the running script: {cannot_start(error)}"
+    outcome = await asyncio.to_thread(
+        kill_and_confirm,
+        loaded.runner,
+        execution,
+        loaded.spec,
+        within=context.settings.stop_confirm_seconds,
     )
-    return execution
-
-
-def _clear_previous_attempt(loaded: _Loaded) -> None:
-    """Remove the last attempt's marker so the next attempt's status is its own."""
-    loaded.files.delete(EXIT_CODE_KEY)
-
-
-@flow(name="orca-run", persist_result=False, log_prints=False, validate_parameters=False)
-async def execute_run(run_id: str, pipeline: str, attempt: int) -> str | State:
-    """Execute (or resume) one Orca run and return its final state.
-
-    The run's script log appears in this flow run's logs; the flow run fails when the run
-    does not succeed, so the Prefect UI tells the same story as `orca run show`. A run
-    taken over by another worker ends this flow run ``Cancelled``: the other worker's flow
-    run tells the rest.
-    """
-    context = _CONTEXTS[run_id]
-    logger = get_run_logger()
+    if outcome.confirmed:
+        return ExecutionStatus(ExecutionState.FAILED, None, summary)
+    reason = f"{summary} Its process could not be confirmed dead ({outcome.detail})."
     await asyncio.to_thread(
-        claims.record_flow_run, context.settings, run_id, str(current_flow_run.id)
+        claims.give_up_watching, context.settings, run_id, context.worker_id, reason
     )
-    loaded = await asyncio.to_thread(_load, context, run_id)
+    return _Left(reason)
+
+
+async def _attempt(
+    context: RunContext, run_id: str, rows: RunRows, logger: _RunLogger
+) -> ExecutionStatus | _Left:
+    """Start (or resume) the run's current attempt and watch it to its end."""
+    delay = 1.0
+    built: LoadedRun | None = None
+    while True:
+        try:
+            built = loaded = await asyncio.to_thread(guarded, build, context, rows)
+            started = await start_or_resume(context, run_id, loaded)
+            break
+        except StartError as wrapped:
+            error = wrapped.error
+            if not is_transient(error):
+                summary = cannot_start(error)
+                logger.error("run %s attempt %s: %s", run_id, rows.run.attempt, summary)
+                return ExecutionStatus(ExecutionState.FAILED, None, summary)
+            logger.warning(
+                "run %s attempt %s could not start yet (%s); trying again in %.0f s",
+                run_id,
+                rows.run.attempt,
+                error,
+                delay,
+            )
+            early = await _pause(context, run_id, delay)
+            if isinstance(early, _Left):
+                return early
+            if early:
+                if built is None:  # nothing could have been started
+                    return ExecutionStatus(ExecutionState.CANCELLED, None, STOPPED_BY_USER)
+                # A start whose answer was lost may have sent all the same: find it, kill it.
+                return await _stop(context, run_id, built, None)
+            delay = min(delay * 2, _RETRY_BACKOFF_CAP_S)
+    if isinstance(started, ExecutionStatus):
+        return started
+    logger.info("execution %s on %s", started.command_id, started.instance_id or "this host")
+    return await _watch(context, run_id, loaded, started, logger)
+
+
+async def _execute(
+    context: RunContext, run_id: str, pipeline: str, logger: _RunLogger
+) -> str | State:
+    rows = await asyncio.to_thread(read_rows, context, run_id)
     logger.info(
         "run %s of %s, attempt %s%s",
         run_id,
         pipeline,
-        loaded.attempt,
+        rows.run.attempt,
         " (resumed)" if context.resume else "",
     )
     while True:
-        execution = await _start_or_resume(context, run_id, loaded)
-        logger.info(
-            "execution %s on %s", execution.command_id, execution.instance_id or "this host"
-        )
-        status = await _watch(context, run_id, loaded, execution, logger)
-        retryable = status.state.retryable
-        if not retryable or loaded.attempt > loaded.retries:
+        outcome = await _attempt(context, run_id, rows, logger)
+        if isinstance(outcome, _Left):
+            logger.warning("run %s: %s; left for later", run_id, outcome.reason)
+            return Cancelled(message=f"run {run_id}: {outcome.reason}")
+        status = outcome
+        if not status.state.retryable or rows.run.attempt > rows.pipeline.retries:
             break
-        if await asyncio.to_thread(claims.stop_requested, context.settings, run_id):
-            break
-        backoff = min(2.0**loaded.attempt, _RETRY_BACKOFF_CAP_S)
+        backoff = min(2.0**rows.run.attempt, _RETRY_BACKOFF_CAP_S)
         logger.warning(
             "attempt %s %s (%s); retrying in %.0f s",
-            loaded.attempt,
+            rows.run.attempt,
             status.state,
             status.detail,
             backoff,
         )
-        await asyncio.sleep(backoff)
-        next_attempt = await asyncio.to_thread(
-            claims.start_retry, context.settings, run_id, context.worker_id
-        )
-        if next_attempt is None:
+        early = await _pause(context, run_id, backoff)
+        if isinstance(early, _Left):
+            return Cancelled(message=f"run {run_id}: {early.reason}")
+        if early:  # stopped during the backoff: no further attempt
+            status = ExecutionStatus(ExecutionState.CANCELLED, status.exit_code, STOPPED_BY_USER)
             break
-        await asyncio.to_thread(_clear_previous_attempt, loaded)
-        loaded = await asyncio.to_thread(_load, context, run_id)
+        if (
+            await asyncio.to_thread(claims.start_retry, context.settings, run_id, context.worker_id)
+            is None
+        ):
+            break
+        rows = await asyncio.to_thread(read_rows, context, run_id)
         context.resume = False
         context.log_offset = 0
     final = await asyncio.to_thread(
@@ -213,3 +282,24 @@ async def execute_run(run_id: str, pipeline: str, attempt: int) -> str | State:
     if final != RunState.SUCCEEDED:
         raise RuntimeError(f"run {run_id} {final}: {status.detail or 'see its log'}")
     return final
+
+
+@flow(name="orca-run", persist_result=False, log_prints=False, validate_parameters=False)
+async def execute_run(run_id: str, pipeline: str, attempt: int) -> str | State:
+    """Execute (or resume) one Orca run and return its final state.
+
+    The run's script log appears in this flow run's logs; the flow run fails when the run
+    does not succeed, so the Prefect UI tells the same story as `orca run show`. A run
+    taken over by another worker (or left ``cancelling`` because its process could not be
+    confirmed dead) ends this flow run ``Cancelled``: a later flow run tells the rest.
+    """
+    context = context_of(run_id)
+    logger = get_run_logger()
+    keeper = asyncio.create_task(_keep_lease(context, run_id, logger))
+    try:
+        await asyncio.to_thread(
+            claims.record_flow_run, context.settings, run_id, str(current_flow_run.id)
+        )
+        return await _execute(context, run_id, pipeline, logger)
+    finally:
+        keeper.cancel()

@@ -16,18 +16,19 @@ from prefect import tags
 
 from orca_flows.aws.sqs import FifoQueue, QueueMessage
 from orca_flows.db.models import CloudLink
-from orca_flows.db.repositories import dispatch as dispatch_repo
+from orca_flows.db.repositories import links as links_repo
 from orca_flows.errors import OrcaError
 from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.prefect_adapter.link_access import LinkAccess
-from orca_flows.services.runs import send_run_message
 from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
-from orca_flows.worker import claims
+from orca_flows.worker import claims, run_context
 from orca_flows.worker.claims import ClaimAction
-from orca_flows.worker.execution import _CONTEXTS, RunContext, execute_run
+from orca_flows.worker.execution import execute_run
+from orca_flows.worker.link_health import LinkHealth, LinkRef
 from orca_flows.worker.polling import PollSettings, load_poll_settings, log_overrides
+from orca_flows.worker.sweeper import Sweeper
 
 __all__ = ["Worker", "WorkerOptions", "run_worker"]
 
@@ -56,13 +57,17 @@ class _Active:
 
 @dataclass
 class _Poller:
-    """One queue's receive loop, with the link access and the poll settings it uses."""
+    """One link's receive loop, with the link's own access and the poll settings it uses."""
 
-    link_id: int
+    link: LinkRef
     access: LinkAccess
     poll: PollSettings
     retired: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+
+    @property
+    def link_id(self) -> int:
+        return self.link.id
 
 
 @dataclass
@@ -93,26 +98,35 @@ class Worker:
         self._in_flight = 0
         self._active: dict[str, _Active] = {}
         self._access: dict[int, LinkAccess] = {}
-        self._pollers: dict[str, _Poller] = {}  # queue url -> its poller
+        # One poller per link, never per queue: two links on one queue URL (two users'
+        # roles, say) are each served with their own credentials.
+        self._pollers: dict[int, _Poller] = {}  # link id -> its poller
+        self._health = LinkHealth(settings)
         self._stop = asyncio.Event()
         self._stats = _Stats()
+        self._sweeper = Sweeper(settings, self.access_for)
 
     # --- links and queues -------------------------------------------------------------
 
     @property
     def served_queues(self) -> dict[str, int]:
         """The queues being polled now, each with the id of the link it is polled through."""
-        return {url: poller.link_id for url, poller in self._pollers.items()}
+        return {poller.link.queue_url: link_id for link_id, poller in self._pollers.items()}
+
+    @property
+    def served_links(self) -> dict[int, str]:
+        """The links being polled now, each with its queue URL."""
+        return {link_id: poller.link.queue_url for link_id, poller in self._pollers.items()}
 
     def _load_links(self) -> list[CloudLink]:
         with unit_of_work(self.settings) as session:
-            return list(dispatch_repo.links_to_serve(session, self.options.links))
+            return list(links_repo.links_to_serve(session, self.options.links))
 
     def access_for(self, link_id: int) -> LinkAccess:
         """The access of a link: one refreshing session per link, renewed by each links refresh."""
         if link_id not in self._access:
             with unit_of_work(self.settings) as session:
-                link = dispatch_repo.get_link(session, link_id)
+                link = links_repo.get_link_by_id(session, link_id)
                 if link is None:
                     raise OrcaError(f"link {link_id} was removed")
             self._access[link_id] = LinkAccess.load(link)
@@ -128,7 +142,7 @@ class Worker:
         receive, so the messages it holds are still handled.
         """
         links = await asyncio.to_thread(self._load_links)
-        wanted: dict[str, int] = {}
+        wanted: dict[int, LinkRef] = {}
         polls: dict[int, PollSettings] = {}  # absent: Prefect down, poll as before
         for link in links:
             current = self._access.get(link.id)
@@ -146,31 +160,35 @@ class Worker:
                     )
                 self._access[link.id] = fresh
             if link.queue_url and link.id in self._access:
-                wanted.setdefault(link.queue_url, link.id)
+                wanted[link.id] = LinkRef(
+                    link.id, link.name, link.block_document_name, link.queue_url
+                )
                 poll = await asyncio.to_thread(load_poll_settings, self.settings, link)
                 if poll is not None:
                     polls[link.id] = poll
         known = {link.id for link in links}
         for link_id in [link_id for link_id in self._access if link_id not in known]:
             del self._access[link_id]
-        for url, poller in list(self._pollers.items()):
+            self._health.forget(link_id)
+        for link_id, poller in list(self._pollers.items()):
             if (
-                wanted.get(url) != poller.link_id
+                wanted.get(link_id) != poller.link
                 or (poller.task is not None and poller.task.done())  # ended by a bug: restart
-                or self._access.get(poller.link_id) is not poller.access
-                or polls.get(poller.link_id, poller.poll) != poller.poll
+                or self._access.get(link_id) is not poller.access
+                or polls.get(link_id, poller.poll) != poller.poll
             ):
                 poller.retired.set()
-                del self._pollers[url]
-                logger.info("stopped serving queue %s (link id %s)", url, poller.link_id)
-        for url, link_id in wanted.items():
-            if url not in self._pollers:
+                del self._pollers[link_id]
+                url = poller.link.queue_url
+                logger.info("stopped serving queue %s (link id %s)", url, link_id)
+        for link_id, ref in wanted.items():
+            if link_id not in self._pollers:
                 poll = polls.get(link_id) or PollSettings.of(self.settings, None, "Prefect down")
-                poller = _Poller(link_id, self._access[link_id], poll)
-                poller.task = asyncio.create_task(self._poll(url, poller))
-                self._pollers[url] = poller
+                poller = _Poller(ref, self._access[link_id], poll)
+                poller.task = asyncio.create_task(self._poll(ref.queue_url, poller))
+                self._pollers[link_id] = poller
                 log = logger.info if poll.from_block else logger.warning
-                log("serving queue %s (link id %s): %s", url, link_id, poll.describe())
+                log("serving queue %s (link id %s): %s", ref.queue_url, link_id, poll.describe())
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -234,7 +252,10 @@ class Worker:
                 if poller.retired.is_set():
                     return
                 # Reserve the slots before asking: pollers of several queues never overshoot.
-                wanted = min(poller.poll.max_messages, self.options.concurrency - self._in_flight)
+                # A fair share each, so that one link's long polls never starve another's.
+                share = max(1, self.options.concurrency // max(1, len(self._pollers)))
+                free = self.options.concurrency - self._in_flight
+                wanted = min(poller.poll.max_messages, share, free)
                 self._in_flight += wanted
             try:
                 messages = await asyncio.to_thread(
@@ -244,14 +265,18 @@ class Worker:
                     visibility_timeout=poller.poll.visibility_seconds,
                 )
             except (BotoCoreError, ClientError, OrcaError) as error:
-                # OrcaError: a refused credentials refresh (rotated ExternalId); live on.
-                messages = []
-                logger.warning("receive on %s failed (%s); retrying", url, error)
-                await asyncio.sleep(2)
+                # OrcaError: a refused credentials refresh (rotated ExternalId, revoked
+                # role). Back off this link alone, reported once per back-off.
+                await self._free(wanted)
+                await self._health.back_off(poller.link, error, poller.retired)
+                continue
             except BaseException:  # cancelled or a bug: never keep the slots
                 await self._free(wanted)
                 raise
+            if self._health.failing(poller.link_id):
+                await asyncio.to_thread(self._health.recovered, poller.link)
             await self._free(wanted - len(messages))
+            await asyncio.sleep(0)  # pollers waiting for slots reserve theirs first
             if messages:
                 self._stats.last_activity = time.monotonic()
             for message in messages:
@@ -275,9 +300,12 @@ class Worker:
 
     async def _dispatch(self, queue: FifoQueue, poll: PollSettings, message: QueueMessage) -> None:
         try:
-            run_id = json.loads(message.body)["run_id"]
+            run_id = None if message.probe else json.loads(message.body)["run_id"]
         except (ValueError, KeyError, TypeError):
-            # Not a run (e.g. a `link check` probe that outlived its check): nothing to do.
+            run_id = None
+        if run_id is None:
+            # A `link check` probe (its own group, so it holds no run back; the check does
+            # not need it back) or not a run at all: delete it, never claim anything.
             await asyncio.to_thread(queue.delete, message.receipt_handle)
             return
         if run_id in self._active:
@@ -326,9 +354,10 @@ class Worker:
             if labels is None:  # removed meanwhile (its pipeline was deleted)
                 await asyncio.to_thread(active.queue.delete, active.receipt_handle)
                 return
-            _CONTEXTS[run_id] = RunContext(
+            context = run_context.RunContext(
                 self.settings, self.worker_id, self.access_for, heartbeat, resume=resume
             )
+            run_context.register_context(run_id, context)
             with tags("orca", f"pipeline:{labels.pipeline}", f"user:{labels.owner_id}"):
                 await execute_run.with_options(flow_run_name=f"{labels.pipeline}-{run_id[:8]}")(
                     run_id=run_id,
@@ -345,56 +374,26 @@ class Worker:
             self._stats.finished += 1
             await asyncio.to_thread(self.wake, labels.ordering_key)
         finally:
-            _CONTEXTS.pop(run_id, None)
+            run_context.forget_context(run_id)
             self._active.pop(run_id, None)
 
     async def _release_all(self) -> None:
         """On shutdown: hand every held run back at once; another worker resumes it."""
         for run_id, active in list(self._active.items()):
-            if active.task is not None:
-                active.task.cancel()
+            await run_context.cancel_and_wait(active.task)  # a start in flight is recorded first
             await asyncio.to_thread(claims.release_run, self.settings, run_id, self.worker_id)
             try:
                 await asyncio.to_thread(active.queue.change_visibility, active.receipt_handle, 0)
             except (BotoCoreError, ClientError):
                 pass  # it becomes visible when its timeout lapses anyway
 
-    # --- the sweeper ------------------------------------------------------------------
+    # --- the sweeper (orca_flows.worker.sweeper) ----------------------------------------
 
     def wake(self, ordering_key: str) -> None:
-        """Send the message of the key's next run if it is parked (or was never sent).
-
-        Three steps, no transaction open during the send: read the parked run (unit 1),
-        send its message, record the message id with a compare-and-set on "still queued
-        and no message" (unit 2). Two wakers (this worker's and another's, or a sweep and
-        a finishing run) may both send: the second record is refused, and the extra
-        message is harmless, because the claim's compare-and-set lets one worker execute
-        the run and the other message is dropped once the run has finished. A crash
-        before the record leaves the run without a message id: the sweeper sends again.
-        """
-        parked = claims.parked_run(self.settings, ordering_key)
-        if parked is None:
-            return
-        run = parked.run
-        try:
-            message_id = send_run_message(self.access_for(parked.link_id), run, resend=True)
-        except (BotoCoreError, ClientError, OrcaError) as error:
-            logger.warning("could not send run %s: %s; the sweeper retries", run.id, error)
-            return
-        if claims.record_message(self.settings, run.id, message_id):
-            logger.info(
-                "sent the message of run %s (seq %s of %s)", run.id, run.sequence, ordering_key
-            )
-        else:
-            logger.info(
-                "sent the message of run %s, which meanwhile has one or was claimed; "
-                "the claim drops the extra message",
-                run.id,
-            )
+        """Send the message of the key's next run if it is parked (see ``Sweeper.wake``)."""
+        self._sweeper.wake(ordering_key)
 
     def sweep(self) -> None:
-        """Wake keys whose next run has no message: parked runs whose blocker's worker died,
-        and runs whose submitter died between commit and send."""
-        link_ids = sorted(set(self.served_queues.values()) | set(self._access))
-        for key in claims.keys_to_wake(self.settings, link_ids):
-            self.wake(key)
+        """Re-send the wake-up message of every run that lacks a live one, on the links
+        this worker serves (see ``Sweeper.sweep``)."""
+        self._sweeper.sweep(sorted(set(self._pollers) | set(self._access)))

@@ -30,6 +30,27 @@ def test_user_add_with_password_from_stdin(orca_home: Path) -> None:
     assert _emails(orca_home) == ["ann@example.com"]
 
 
+def _operators(home: Path) -> list[tuple[str, bool]]:
+    engine = create_engine(f"sqlite:///{home / 'orca.db'}")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT email, is_operator FROM users ORDER BY id"))
+        return [(email, bool(flag)) for email, flag in rows]
+
+
+def test_operator_flag_marks_the_user_as_an_operator(orca_home: Path) -> None:
+    runner = CliRunner()
+    tenant = runner.invoke(
+        app, ["user", "add", "ann@example.com", "--password-stdin"], input=PASSWORD
+    )
+    operator = runner.invoke(
+        app, ["user", "add", "ops@example.com", "--operator", "--password-stdin"], input=PASSWORD
+    )
+
+    assert tenant.exit_code == 0 and operator.exit_code == 0, operator.output
+    assert "an operator" in operator.stdout and "operator" not in tenant.stdout
+    assert _operators(orca_home) == [("ann@example.com", False), ("ops@example.com", True)]
+
+
 def test_user_add_prompts_twice_for_the_password(orca_home: Path) -> None:
     result = CliRunner().invoke(
         app, ["user", "add", "ann@example.com"], input=f"{PASSWORD}\n{PASSWORD}\n"

@@ -16,16 +16,19 @@ ACCOUNT = "123456789012"
         pytest.param("user", None, "u-7", id="user"),
         pytest.param("nightly", None, "u-7-k-nightly", id="custom-scoped-to-its-user"),
         pytest.param(
-            "instance", "i-0123456789abcdef0", f"i-{ACCOUNT}-i-0123456789abcdef0", id="instance"
+            "instance",
+            "i-0123456789abcdef0",
+            f"u-7-i-{ACCOUNT}-i-0123456789abcdef0",
+            id="instance-scoped-to-its-user",
         ),
         pytest.param(
-            "instance", "tag:orca=enabled", f"i-{ACCOUNT}-tag:orca=enabled", id="instance-by-tag"
+            "instance", "tag:orca=enabled", f"u-7-i-{ACCOUNT}-tag:orca=enabled", id="by-tag"
         ),
         # SQS refuses spaces in a MessageGroupId; a tag value may have them.
         pytest.param(
             "instance",
             "tag:Name=etl worker",
-            f"i-{ACCOUNT}-tag:Name=etl_worker",
+            f"u-7-i-{ACCOUNT}-tag:Name=etl_worker",
             id="tag-with-space",
         ),
     ],
@@ -45,7 +48,7 @@ def test_an_instance_key_fits_the_column_and_message_group_id() -> None:
         "instance", pipeline_id=1, owner_id=1, account_id=ACCOUNT, target=targets
     )
 
-    assert key == f"i-{ACCOUNT}-{targets}"[:128]
+    assert key == f"u-1-i-{ACCOUNT}-{targets}"[:128]
 
 
 def test_two_users_custom_keys_of_the_same_text_differ() -> None:
@@ -57,3 +60,26 @@ def test_two_users_custom_keys_of_the_same_text_differ() -> None:
     )
 
     assert ann != bob
+
+
+@pytest.mark.parametrize(
+    ("setting", "target"),
+    [
+        pytest.param("instance", "tag:orca=enabled", id="same-instance-tag"),
+        pytest.param("instance", "i-0123456789abcdef0", id="same-instance-id"),
+        pytest.param("nightly", None, id="same-custom-text"),
+        pytest.param("user", None, id="user"),
+    ],
+)
+def test_no_key_is_shared_by_two_users(setting: str, target: str | None) -> None:
+    """Users 1 and 12 (whose id starts with 1) with the same setting, account and target."""
+    ann, bob = (
+        resolve_ordering_key(
+            setting, pipeline_id=owner, owner_id=owner, account_id=ACCOUNT, target=target
+        )
+        for owner in (1, 12)
+    )
+
+    assert ann != bob
+    assert ann.startswith("u-1-") or ann == "u-1"
+    assert bob.startswith("u-12-") or bob == "u-12"

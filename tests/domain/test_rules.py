@@ -369,13 +369,44 @@ def test_no_target_is_refused() -> None:
         pytest.param(0, "timeout must be a positive number of seconds, not 0", id="zero"),
         pytest.param(-5, "timeout must be a positive number of seconds, not -5", id="negative"),
         # The pipeline took any length; SSM stops a command after 48 hours.
-        pytest.param(172_801, "at most 172800 seconds", id="over-48-hours"),
+        pytest.param(172_801, "at most 171910 seconds, not 172801", id="over-48-hours"),
+        # 48 hours exactly left the bootstrap no time to upload the log, the outputs and
+        # the marker inside SSM's executionTimeout: a success would end timed_out.
+        pytest.param(172_800, "at most 171910 seconds, not 172800", id="48-hours-no-grace"),
+        pytest.param(171_911, "SSM runs a command for at most 48 hours (172800 s)", id="one-over"),
     ],
 )
-def test_timeouts_are_1_to_172800_seconds(seconds: int, hint: str) -> None:
+def test_timeouts_stay_inside_ssm_48_hours_less_the_upload_grace(seconds: int, hint: str) -> None:
     error = _refusal(lambda: rules.check_timeout(seconds))
     assert error.field == "timeout" and hint in str(error)
-    assert rules.check_timeout(1) == 1 and rules.check_timeout(172_800) == 172_800
+    assert rules.check_timeout(1) == 1 and rules.check_timeout(171_910) == 171_910
+    assert rules.MAX_PIPELINE_TIMEOUT_SECONDS == 171_910
+
+
+@pytest.mark.parametrize(
+    ("sandbox_link", "allowed", "ok"),
+    [
+        pytest.param(True, False, True, id="sandbox-link"),
+        pytest.param(False, True, True, id="operator-allows-it"),
+        pytest.param(False, False, False, id="real-account"),
+    ],
+)
+def test_the_local_runner_is_for_sandbox_links_or_when_the_operator_allows_it(
+    sandbox_link: bool, allowed: bool, ok: bool
+) -> None:
+    def check(runner: str) -> str:
+        return rules.check_local_runner_allowed(
+            runner, link_name="prod", sandbox_link=sandbox_link, allow_local_runner=allowed
+        )
+
+    assert check("ssm") == "ssm"
+    if ok:
+        assert check("local") == "local"
+        return
+    error = _refusal(lambda: check("local"))
+    assert error.field == "runner"
+    assert "link 'prod'" in str(error) and "ORCA_ALLOW_LOCAL_RUNNER=true" in str(error)
+    assert "--runner ssm" in str(error)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from orca_flows.errors import InvalidInputError
 
 RUN = "5f0c7a3e-1d2b-4c5a-9e8f-0a1b2c3d4e5f"
 RUN_PREFIX = f"orca/7/etl/runs/{RUN}/"
+ATTEMPT_2 = f"{RUN_PREFIX}attempts/2/"
 
 
 @pytest.mark.parametrize(
@@ -28,14 +29,20 @@ RUN_PREFIX = f"orca/7/etl/runs/{RUN}/"
             s3_layout.run_relative_prefix("etl", RUN), f"etl/runs/{RUN}/", id="run-relative"
         ),
         pytest.param(s3_layout.run_prefix(7, "etl", RUN), RUN_PREFIX, id="run"),
-        pytest.param(s3_layout.log_key(RUN_PREFIX), f"{RUN_PREFIX}log", id="log"),
-        pytest.param(s3_layout.outputs_prefix(RUN_PREFIX), f"{RUN_PREFIX}outputs/", id="outputs"),
+        pytest.param(s3_layout.attempt_prefix(RUN_PREFIX, 2), ATTEMPT_2, id="attempt"),
         pytest.param(
-            s3_layout.output_key(RUN_PREFIX, "sub/a.csv"),
-            f"{RUN_PREFIX}outputs/sub/a.csv",
+            s3_layout.attempt_prefix(RUN_PREFIX, 0),
+            f"{RUN_PREFIX}attempts/1/",
+            id="attempt-of-an-unclaimed-run-is-the-first",
+        ),
+        pytest.param(s3_layout.log_key(ATTEMPT_2), f"{ATTEMPT_2}log", id="log"),
+        pytest.param(s3_layout.outputs_prefix(ATTEMPT_2), f"{ATTEMPT_2}outputs/", id="outputs"),
+        pytest.param(
+            s3_layout.output_key(ATTEMPT_2, "sub/a.csv"),
+            f"{ATTEMPT_2}outputs/sub/a.csv",
             id="output",
         ),
-        pytest.param(s3_layout.exit_code_key(RUN_PREFIX), f"{RUN_PREFIX}exit-code", id="exit-code"),
+        pytest.param(s3_layout.exit_code_key(ATTEMPT_2), f"{ATTEMPT_2}exit-code", id="exit-code"),
         pytest.param(s3_layout.ssm_output_prefix(7, "etl"), "orca/7/etl/ssm", id="ssm-output"),
         pytest.param(s3_layout.probe_relative_key("p1"), "_orca-check/p1", id="probe-relative"),
         pytest.param(s3_layout.probe_key(7, "p1"), "orca/7/_orca-check/p1", id="probe"),
@@ -53,6 +60,13 @@ def test_every_key_is_under_the_prefix_the_kit_role_may_use() -> None:
         s3_layout.probe_key(7, "p"),
     ]
     assert all(key.startswith(s3_layout.ORCA_PREFIX) for key in keys)
+
+
+def test_each_attempt_has_its_own_log_marker_and_outputs() -> None:
+    first, second = (s3_layout.attempt_prefix(RUN_PREFIX, n) for n in (1, 2))
+    for key_of in (s3_layout.log_key, s3_layout.exit_code_key, s3_layout.outputs_prefix):
+        assert key_of(first) != key_of(second)
+        assert key_of(first).startswith(RUN_PREFIX) and key_of(second).startswith(RUN_PREFIX)
 
 
 def test_full_keys_are_the_user_prefix_and_the_relative_key() -> None:

@@ -243,3 +243,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+def gone(pid: int) -> bool:
+    """Whether ``pid`` no longer runs (a zombie has exited; only its reaping is pending)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"
+
+
+@pytest.fixture
+def pid_file(tmp_path: Path) -> Iterator[Path]:
+    """Where a script writes its pid (and its children's); all are killed at teardown."""
+    path = tmp_path / "pids"
+    yield path
+    for pid in map(int, path.read_text().split() if path.exists() else []):
+        if not gone(pid):
+            os.kill(pid, signal.SIGKILL)

@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.execution.conftest import Ledger, Orca, Workers, wait_until
+from tests.execution.conftest import Ledger, Orca, Workers, gone, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("prefect_server")]
-
-
-def _gone(pid: int) -> bool:
-    """Whether ``pid`` no longer runs (a zombie has exited; only its reaping is pending)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat[stat.rindex(")") + 2] == "Z"
-
-
-@pytest.fixture
-def pid_file(tmp_path: Path) -> Iterator[Path]:
-    """Where the script writes its pid and its child's; both are killed at teardown anyway."""
-    path = tmp_path / "pids"
-    yield path
-    for pid in map(int, path.read_text().split() if path.exists() else []):
-        if not _gone(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_stop_kills_the_script_and_its_child_and_the_next_run_of_the_key_starts(
@@ -44,13 +22,13 @@ def test_stop_kills_the_script_and_its_child_and_the_next_run_of_the_key_starts(
     forever, after = orca.submit("forever"), orca.submit("next")
     wait_until(pid_file.exists, 60, "the script started its child")
     script_pid, child_pid = map(int, pid_file.read_text().split())
-    assert not _gone(script_pid) and not _gone(child_pid)
+    assert not gone(script_pid) and not gone(child_pid)
 
     stopping = time.time()
     orca.cli("run", "stop", forever)
 
-    wait_until(lambda: _gone(script_pid) and _gone(child_pid), 5, "script and child killed")
-    assert orca.show(forever)["state"] == "cancelled"
+    wait_until(lambda: gone(script_pid) and gone(child_pid), 10, "script and child killed")
+    wait_until(lambda: orca.show(forever)["state"] == "cancelled", 30, "the stop confirmed")
     assert orca.wait_finished([after], timeout=60) == {after: "succeeded"}
     assert ledger.starts(after)[0] > stopping
     assert ledger.ends(forever) == [], "the stopped script ran to its end"

@@ -15,17 +15,28 @@ from orca_flows.cli.main import app
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
 from orca_flows.db.repositories.pipelines import create_pipeline
+from orca_flows.domain.actor import Actor
 from orca_flows.local.sandbox import SANDBOX_ACCOUNT_ID, SandboxState
 from orca_flows.prefect_adapter.link_access import queue_block_name
+from orca_flows.services.link_kits import issue_external_id
 from orca_flows.settings import get_settings
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 ROLE = "arn:aws:iam::210987654321:role/OrcaAccess"
-EXTERNAL_ID = "e" * 40
+EXTERNAL_ID = "e" * 40  # made by hand: fine where the refusal comes first, refused otherwise
 
 
 def orca(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
+
+
+def issued(user: User) -> str:
+    """An ExternalId Orca issued to ``user``, unused (what `orca link kit` records)."""
+    return issue_external_id(get_settings(), Actor(user.id, user.email))
+
+
+def _block_external_id(block: str) -> str:
+    return OrcaLinkedCloudCredentials.load(block).external_id.get_secret_value()
 
 
 def _links() -> list[dict]:
@@ -103,7 +114,7 @@ def _user_side_s3(sandbox: SandboxState):
     )
 
 
-def test_kit_then_create_uses_the_remembered_external_id(ann: User, monkeypatch) -> None:
+def test_kit_then_create_uses_the_issued_external_id(ann: User, monkeypatch) -> None:
     monkeypatch.setenv("ORCA_ACCOUNT_ID", "123456789012")
 
     kit = orca("link", "kit", "--account", "210987654321", "--json")
@@ -123,18 +134,22 @@ def test_kit_then_create_uses_the_remembered_external_id(ann: User, monkeypatch)
     block = OrcaLinkedCloudCredentials.load(link["block_document"])
     assert block.external_id.get_secret_value() == data["external_id"]
     assert link["bucket"] == "orca-210987654321-us-east-1"
-    remembered = [n for n in _block_names("secret") if n.startswith("orca-kit-")]
-    assert remembered == []  # the pending ExternalId was used up
+    assert [n for n in _block_names("secret") if n.startswith("orca-kit-")] == []
+    again = orca("link", "create", "prod2", "--role-arn", ROLE)
+    assert again.exit_code == 1 and "run `orca link kit` first" in again.stderr  # used up
 
 
-def test_kit_without_a_user_prints_the_external_id_in_the_create_command(monkeypatch) -> None:
+def test_kit_without_a_user_is_refused_as_an_external_id_is_issued_to_a_user(
+    monkeypatch,
+) -> None:
     monkeypatch.setenv("ORCA_ACCOUNT_ID", "123456789012")
+    monkeypatch.delenv("ORCA_USER", raising=False)
 
     result = orca("link", "kit")
 
-    assert result.exit_code == 0, result.output
-    assert "--external-id" in result.stdout
-    assert "quickcreate" in result.stdout
+    assert result.exit_code == 1
+    assert "pass --user EMAIL or set ORCA_USER" in result.stderr
+    assert "quickcreate" not in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -195,9 +210,10 @@ def test_a_bad_link_name_is_refused(ann: User) -> None:
 
 
 def test_a_duplicate_link_name_is_refused_and_the_first_link_stays(ann: User) -> None:
-    first = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+    first_id, second_id = issued(ann), issued(ann)
+    first = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", first_id)
     blocks_before = _credentials_blocks()
-    second = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", "f" * 40)
+    second = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", second_id)
 
     assert first.exit_code == 0
     assert _credentials_blocks() == blocks_before
@@ -205,12 +221,12 @@ def test_a_duplicate_link_name_is_refused_and_the_first_link_stays(ann: User) ->
     [link] = _links()
     assert (
         OrcaLinkedCloudCredentials.load(link["block_document"]).external_id.get_secret_value()
-        == EXTERNAL_ID
+        == first_id
     )
 
 
 def test_removing_a_link_in_use_is_refused(ann: User) -> None:
-    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", issued(ann))
     settings = get_settings()
     with session_scope(settings.effective_database_url) as session:
         create_pipeline(session, owner_id=ann.id, name="etl", link_id=_link_id("prod"))
@@ -240,7 +256,7 @@ def test_an_unknown_link_is_a_clear_error(ann: User, command: list[str]) -> None
 
 
 def test_another_users_link_looks_like_no_link(ann: User, monkeypatch) -> None:
-    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", issued(ann))
     CliRunner().invoke(
         app, ["user", "add", "bob@example.com", "--password-stdin"], input="correct horse battery"
     )
@@ -253,7 +269,7 @@ def test_another_users_link_looks_like_no_link(ann: User, monkeypatch) -> None:
 def test_prefect_down_means_no_link_row_either(ann: User) -> None:
     blocks_before = _credentials_blocks()
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
-        result = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+        result = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", issued(ann))
 
     assert result.exit_code == 1
     assert "could not save block" in result.stderr and "PREFECT_API_URL" in result.stderr
@@ -270,27 +286,33 @@ def test_no_acting_user_says_how_to_name_one(monkeypatch) -> None:
     assert "pass --user EMAIL or set ORCA_USER" in result.stderr
 
 
-def test_rotating_the_external_id_updates_the_block(ann: User) -> None:
-    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+def test_rotating_the_external_id_updates_the_block(ann: User, monkeypatch) -> None:
+    monkeypatch.setenv("ORCA_ACCOUNT_ID", "123456789012")
+    old = issued(ann)
+    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", old)
 
     bad = orca("link", "update", "prod", "--external-id", "short")
-    good = orca("link", "update", "prod", "--external-id", "n" * 40)
+    typed = orca("link", "update", "prod", "--external-id", "n" * 40)
+    good = orca("link", "update", "prod")
 
     assert bad.exit_code == 1 and "orca link kit" in bad.stderr
+    assert typed.exit_code == 1 and "ExternalIds are issued by Orca" in typed.stderr
     assert good.exit_code == 0, good.output
     [link] = _links()
-    assert (
-        OrcaLinkedCloudCredentials.load(link["block_document"]).external_id.get_secret_value()
-        == "n" * 40
-    )
+    new = _block_external_id(link["block_document"])
+    assert new not in (old, "n" * 40) and len(new) >= 32
+    assert new in good.stdout  # shown once, for the stack
+    assert "update the stack's ExternalId parameter" in good.stdout
+    assert f"ExternalId={new}" in good.stdout  # the aws cloudformation deploy command
 
 
 def test_the_queue_block_starts_from_the_worker_settings_and_keeps_its_edits_on_update(
     ann: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ORCA_ACCOUNT_ID", "123456789012")
     monkeypatch.setenv("ORCA_WORKER_VISIBILITY_SECONDS", "200")
     monkeypatch.setenv("ORCA_WORKER_POLL_SECONDS", "7")
-    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", issued(ann))
     [link] = _links()
     name = queue_block_name(link["block_document"])
     created = OrcaRunQueue.load(name)
@@ -298,7 +320,8 @@ def test_the_queue_block_starts_from_the_worker_settings_and_keeps_its_edits_on_
     created.visibility_timeout_seconds, created.max_messages = 600, 2
     created.save(name, overwrite=True)
 
-    updated = orca("link", "update", "prod", "--external-id", "n" * 40)
+    new = issued(ann)  # already in the stack: `update --external-id` takes it
+    updated = orca("link", "update", "prod", "--external-id", new)
 
     assert updated.exit_code == 0, updated.output
     kept = OrcaRunQueue.load(name)
@@ -308,4 +331,4 @@ def test_the_queue_block_starts_from_the_worker_settings_and_keeps_its_edits_on_
         2,
         7,
     )
-    assert kept.credentials.external_id.get_secret_value() == "n" * 40
+    assert kept.credentials.external_id.get_secret_value() == new

@@ -27,6 +27,7 @@ from tests.links.test_link_cli import (
     _credentials_block_exists,
     _credentials_blocks,
     _links,
+    issued,
     orca,
 )
 from tests.support.transaction_guard import recording
@@ -69,7 +70,7 @@ def test_create_check_update_remove_hold_no_transaction_across_a_network_call(
             orca("link", "create", "dev", "--local"),
             orca("link", "check", "dev"),
             orca("link", "list", "--json"),
-            orca("link", "update", "dev", "--external-id", "u" * 40),
+            orca("link", "update", "dev"),
             orca("link", "remove", "dev"),
         ]
 
@@ -95,14 +96,16 @@ def test_a_failure_after_the_first_block_leaves_no_row_and_no_block(
             raise failure
         real_save(block, name)  # type: ignore[arg-type]
 
+    external_id = issued(ann)
     with monkeypatch.context() as patch:
         patch.setattr(link_creation, "save_block", save_then_fail)
-        result = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+        result = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", external_id)
 
     assert result.exit_code != 0
     assert _rows() == []
     assert _credentials_blocks() == blocks_before
-    retried = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+    # The failed attempt left the ExternalId unused: the retry may claim it.
+    retried = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", external_id)
     assert retried.exit_code == 0, retried.output  # nothing stands in the way of a retry
 
 
@@ -115,7 +118,7 @@ def test_an_interrupted_creation_is_invisible_and_replaced_by_a_retry_after_the_
 
     listed = _links()
     checked = orca("link", "check", "prod")
-    created = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+    created = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", issued(ann))
 
     assert listed == []  # a half-made link is never offered
     assert checked.exit_code == 1 and "link 'prod' does not exist" in checked.stderr
@@ -130,7 +133,7 @@ def test_an_interrupted_creation_is_invisible_and_replaced_by_a_retry_after_the_
 def test_a_recent_reservation_is_refused_as_being_created(ann: User) -> None:
     block = _interrupted_creation(ann, "prod", age=timedelta(seconds=5))
 
-    result = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+    result = orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", issued(ann))
 
     assert result.exit_code == 1
     assert "link 'prod' already exists. It is being created right now" in result.stderr
@@ -142,7 +145,7 @@ def test_a_recent_reservation_is_refused_as_being_created(ann: User) -> None:
 def test_removing_with_prefect_down_removes_the_link_and_names_the_orphan_blocks(
     ann: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", EXTERNAL_ID)
+    orca("link", "create", "prod", "--role-arn", ROLE, "--external-id", issued(ann))
     [link] = _links()
 
     def prefect_down(*_: object) -> None:

@@ -52,7 +52,10 @@ def test_a_run_goes_from_queued_to_succeeded_with_log_and_outputs(pipeline: str)
     ):
         assert shown[key], key
     assert shown["script_version"] == 1
-    assert shown["outputs"] == [f"s3://orca-sandbox/orca/1/hello/runs/{run_id}/outputs/result.csv"]
+    assert shown["outputs"] == [
+        f"s3://orca-sandbox/orca/1/hello/runs/{run_id}/attempts/1/outputs/result.csv"
+    ]
+    assert shown["log_uri"] == f"s3://orca-sandbox/orca/1/hello/runs/{run_id}/attempts/1/log"
     assert "hello from hello" in logs.stdout
     assert [
         run["id"] for run in listed("run", "list", "--pipeline", pipeline, "--state", "succeeded")

@@ -165,7 +165,7 @@ def _running(actor: Actor, pipeline: str = "etl") -> str:
             started_at=utcnow(),
             attempt=1,
             lease_owner="w1",
-            command_id=f"local-{run_id}",
+            command_id="local-999999999-1",  # a process that is gone: killed, confirmed
         )
     return run_id
 
@@ -206,9 +206,9 @@ def test_a_crash_while_the_runner_stops_a_run_leaves_it_to_the_worker(
     with pytest.raises(RuntimeError):
         stop_run(settings, actor, run_id)
 
-    # Still running, the stop recorded: the worker watching it kills it and finishes it
+    # Cancelling, the stop recorded: the worker watching it kills it and finishes it
     # cancelled, whatever the script's exit code.
-    assert view_run(settings, actor, run_id, with_outputs=False).state == RunState.RUNNING
+    assert view_run(settings, actor, run_id, with_outputs=False).state == RunState.CANCELLING
     assert stop_requested(settings, run_id)
     final = finish_run(
         settings, run_id, RunState.SUCCEEDED, worker_id="w1", exit_code=0, error=None

@@ -102,10 +102,10 @@ def make_spec(s3: Any) -> MakeSpec:
 
 @pytest.fixture
 def run_objects(s3: Any) -> Callable[[RunSpec], dict[str, bytes]]:
-    """Every object under a run's output prefix, by key relative to that prefix."""
+    """Every object in a run attempt's S3 folder, by key relative to that folder."""
 
     def objects(spec: RunSpec) -> dict[str, bytes]:
-        prefix = split_s3_uri(spec.output_uri)[1]
+        prefix = split_s3_uri(spec.attempt_uri)[1]
         listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
         return {
             item["Key"][len(prefix) :]: s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()

@@ -34,6 +34,8 @@ def _spec(**overrides: Any) -> RunSpec:
         pytest.param(render_bootstrap(_spec()), id="bootstrap"),
         pytest.param(render_bootstrap(_spec(script_name="job.sh", environment={})), id="sh"),
         pytest.param(render_kill(RUN_ID), id="kill"),
+        pytest.param(render_bootstrap(_spec(), host_dir="/var/lib/o'rca $x"), id="host-dir"),
+        pytest.param(render_kill(RUN_ID, host_dir="/var/lib/o'rca $x"), id="kill-host-dir"),
     ],
 )
 def test_scripts_are_valid_bash(script: str) -> None:
@@ -60,9 +62,19 @@ def test_bootstrap_carries_no_endpoint_or_credentials(monkeypatch: pytest.Monkey
         pytest.param({"output_uri": "s3://orca-bucket/runs/x"}, "output_uri", id="no-slash"),
         pytest.param({"script_sha256": "abc"}, "script_sha256", id="short-sha256"),
         pytest.param({"run_id": "../../etc"}, "run_id", id="run-id-with-path"),
+        pytest.param({"attempt": 0}, "attempt", id="attempt-zero"),
     ],
 )
 def test_unsafe_specs_are_refused(overrides: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidInputError) as caught:
         _spec(**overrides)
     assert caught.value.field == field
+
+
+def test_the_bootstrap_reports_to_its_attempt_s_folder_and_claims_its_key() -> None:
+    text = render_bootstrap(_spec(attempt=3))
+    attempt_uri = s3_uri("orca-bucket", run_prefix(7, "demo", RUN_ID)) + "attempts/3/"
+
+    assert f"output_uri={attempt_uri}\n" in text
+    assert f"execution_key={RUN_ID}-a3\n" in text
+    assert 'ln -- "$claim.$$" "$claim"' in text  # atomic: one copy of an attempt runs

@@ -182,7 +182,7 @@ def test_restarted_worker_finds_and_resumes_the_same_execution(
     execution = local_runner.start(spec)
     restarted = LocalRunner(runner_env, state_dir=state_dir, s3_client=s3)
 
-    assert restarted.find(spec.run_id) == execution
+    assert restarted.find(spec.execution_key) == execution
     assert restarted.start(spec) == execution  # resumes: no second bootstrap
     assert restarted.wait(execution, spec, timeout=30).state == "succeeded"
     assert starts.read_text() == "started\n"
@@ -225,6 +225,7 @@ def test_missing_python3_is_reported_in_the_log(
         "cut",
         "date",
         "grep",
+        "ln",
         "ls",
         "mkdir",
         "mktemp",

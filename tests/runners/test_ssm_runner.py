@@ -10,9 +10,15 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from orca_flows.domain.s3_layout import exit_code_key, run_prefix, s3_uri, script_key
+from orca_flows.domain.limits import BOOTSTRAP_MARGIN_SECONDS
+from orca_flows.domain.s3_layout import (
+    attempt_prefix,
+    exit_code_key,
+    run_prefix,
+    s3_uri,
+    script_key,
+)
 from orca_flows.runners import (
     Backoff,
     Execution,
@@ -23,8 +29,10 @@ from orca_flows.runners import (
     render_bootstrap,
     render_kill,
 )
+from orca_flows.services.run_stop import kill_and_confirm
 
 RUN_ID = "5f0e8a52-3c1b-4f7e-9d2a-6b1c0e4d8a71"
+KEY = f"{RUN_ID}-a1"  # the first attempt's execution key: its commands' Comment
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 SINCE = "2026-04-28T12:00:00Z"  # NOW minus the default three-day lookback
 INSTANCE = "i-0123456789abcdef0"
@@ -48,6 +56,9 @@ def ssm() -> Iterator[tuple[Any, Stubber]]:
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
+
+
+KILL_ID = "22222222-0000-4000-8000-000000000000"
 
 
 def _runner(client: Any, targets: list[str] | None = None, s3: Any = None) -> SsmRunner:
@@ -106,13 +117,14 @@ def _describe_response(*instances: tuple[str, str]) -> dict:
 
 def test_start_sends_the_bootstrap_to_the_instance(ssm: tuple[Any, Stubber]) -> None:
     client, stubber = ssm
-    _expect_no_command(stubber, comments=("another run", f"orca stop {RUN_ID}"))
+    _expect_no_command(stubber, comments=("another run", f"orca stop {RUN_ID}", RUN_ID))
     bootstrap = render_bootstrap(SPEC)
     commands = bootstrap.rstrip("\n").split("\n")
     stubber.add_response(
         "send_command",
-        {"Command": {"CommandId": COMMAND_ID, "Comment": RUN_ID}},
-        _send_request(INSTANCE, RUN_ID, commands, timeout="1500"),  # 900 s + upload grace
+        {"Command": {"CommandId": COMMAND_ID, "Comment": KEY}},
+        # The script's 900 s, the upload grace and the bootstrap's own steps.
+        _send_request(INSTANCE, KEY, commands, timeout=str(900 + BOOTSTRAP_MARGIN_SECONDS)),
     )
 
     execution = _runner(client).start(SPEC)
@@ -172,7 +184,7 @@ def test_start_resumes_the_command_already_sent_for_the_run(ssm: tuple[Any, Stub
     stubber.add_response("list_commands", page, None)
     stubber.add_response(
         "list_commands",
-        {"Commands": [_command(COMMAND_ID, RUN_ID, InstanceIds=[INSTANCE])]},
+        {"Commands": [_command(COMMAND_ID, KEY, InstanceIds=[INSTANCE])]},
         None,
     )
 
@@ -209,6 +221,12 @@ INVOCATION = {"CommandId": COMMAND_ID, "InstanceId": INSTANCE}
             ExecutionStatus("cancelled"),
             id="cancelled",
         ),
+        pytest.param(
+            # A cancel in flight kills nothing yet: the run must stay `cancelling`.
+            {"Status": "Cancelling", "ResponseCode": -1},
+            ExecutionStatus("running", None, "SSM is cancelling the command"),
+            id="cancelling",
+        ),
     ],
 )
 def test_status_follows_the_invocation(
@@ -241,21 +259,20 @@ def test_status_sequence_until_success(ssm: tuple[Any, Stubber]) -> None:
     assert status == ExecutionStatus("succeeded", 0)
 
 
-def test_the_s3_marker_outranks_ssm(ssm: tuple[Any, Stubber]) -> None:
+def test_the_s3_marker_outranks_ssm(ssm: tuple[Any, Stubber], s3: Any) -> None:
+    # The session's emulator server: mock_aws would reset the state the other tests share.
     client, stubber = ssm
     stubber.add_response(
         "get_command_invocation", {"Status": "Failed", "ResponseCode": 124}, INVOCATION
     )
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="orca-bucket")
-        s3.put_object(
-            Bucket="orca-bucket",
-            Key=exit_code_key(run_prefix(7, "demo", RUN_ID)),
-            Body=json.dumps({"exit_code": 124, "timed_out": True, "sha256_ok": True}),
-        )
+    s3.create_bucket(Bucket="orca-bucket")
+    s3.put_object(
+        Bucket="orca-bucket",
+        Key=exit_code_key(attempt_prefix(run_prefix(7, "demo", RUN_ID), 1)),
+        Body=json.dumps({"exit_code": 124, "timed_out": True, "sha256_ok": True}),
+    )
 
-        status = _runner(client, s3=s3).status(Execution(COMMAND_ID, INSTANCE), SPEC)
+    status = _runner(client, s3=s3).status(Execution(COMMAND_ID, INSTANCE), SPEC)
 
     assert (status.state, status.exit_code) == ("timed_out", 124)
 
@@ -284,11 +301,37 @@ def test_stop_cancels_and_kills_the_process_group(ssm: tuple[Any, Stubber]) -> N
     kill_commands = render_kill(RUN_ID).rstrip("\n").split("\n")
     stubber.add_response(
         "send_command",
-        {"Command": {"CommandId": "22222222-0000-4000-8000-000000000000"}},
+        {"Command": {"CommandId": KILL_ID}},
         _send_request(INSTANCE, f"orca stop {RUN_ID}", kill_commands, timeout="60"),
     )
 
+    kill_invocation = {"CommandId": KILL_ID, "InstanceId": INSTANCE}
+    stubber.add_response(
+        "get_command_invocation", {**kill_invocation, "Status": "Success"}, kill_invocation
+    )
+
     _runner(client).stop(Execution(COMMAND_ID, INSTANCE), SPEC)
+    stubber.assert_no_pending_responses()  # the stop waited for the kill to end
+
+
+def test_a_kill_that_fails_is_not_a_confirmed_stop(ssm: tuple[Any, Stubber]) -> None:
+    client, stubber = ssm
+    stubber.add_response("cancel_command", {}, {"CommandId": COMMAND_ID})
+    kill_commands = render_kill(RUN_ID).rstrip("\n").split("\n")
+    stubber.add_response(
+        "send_command",
+        {"Command": {"CommandId": KILL_ID}},
+        _send_request(INSTANCE, f"orca stop {RUN_ID}", kill_commands, timeout="60"),
+    )
+    kill_invocation = {"CommandId": KILL_ID, "InstanceId": INSTANCE}
+    stubber.add_response(
+        "get_command_invocation", {**kill_invocation, "Status": "Failed"}, kill_invocation
+    )
+
+    outcome = kill_and_confirm(_runner(client), Execution(COMMAND_ID, INSTANCE), SPEC, within=1)
+
+    assert not outcome.confirmed
+    assert "kill" in outcome.detail and "stop the run again" in outcome.detail
 
 
 @pytest.mark.parametrize(

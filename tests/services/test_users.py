@@ -10,7 +10,7 @@ from orca_flows.db.engine import session_scope
 from orca_flows.db.models import User
 from orca_flows.domain.actor import Actor
 from orca_flows.errors import AlreadyExistsError, InvalidInputError
-from orca_flows.services.users import add_user
+from orca_flows.services.users import add_user, resolve_actor
 from orca_flows.settings import OrcaSettings
 
 PASSWORD = "correct horse battery"
@@ -35,6 +35,16 @@ def test_add_user_stores_case_folded_email_and_argon2id_hash(settings: OrcaSetti
     assert user.email == "ann.lee@example.com"
     assert user.password_hash.startswith("$argon2id$")
     assert PasswordHasher().verify(user.password_hash, PASSWORD)
+
+
+def test_an_operator_is_an_operator_wherever_the_user_is_resolved(settings: OrcaSettings) -> None:
+    added = add_user(settings, "ops@example.com", PASSWORD, operator=True)
+    add_user(settings, "ann@example.com", PASSWORD)
+
+    assert added.is_operator
+    assert resolve_actor(settings, "OPS@example.com").is_operator
+    assert not resolve_actor(settings, "ann@example.com").is_operator
+    assert [u.is_operator for u in _users(settings)] == [True, False]
 
 
 def test_duplicate_email_in_other_case_is_refused(settings: OrcaSettings) -> None:

@@ -111,7 +111,17 @@ def test_the_kit_shows_the_external_id_once_and_links_the_role(
             "is not an IAM role ARN",
             id="bad-arn",
         ),
-        pytest.param("prod", ROLE, "", "external_id", "run `orca link kit` first", id="no-kit"),
+        pytest.param(
+            "prod", ROLE, "", "external_id", "generate a kit in step 1 first", id="no-kit"
+        ),
+        pytest.param(
+            "prod",
+            ROLE,
+            "t" * 40,  # typed by hand: Orca never issued it
+            "external_id",
+            "ExternalIds are issued by Orca: generate a kit in step 1",
+            id="typed-external-id",
+        ),
     ],
 )
 def test_a_refused_link_says_why_under_the_field(
@@ -121,6 +131,8 @@ def test_a_refused_link_says_why_under_the_field(
 
     [shown] = field_errors(app, "create", field)
     assert message in shown
+    if field == "external_id":
+        assert "orca link" not in shown  # the page names its own step 1, not the CLI
     assert "No links yet" in texts(app)
 
 

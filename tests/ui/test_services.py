@@ -106,6 +106,7 @@ def test_summary_queries_page_filter_and_scope_to_the_owner(settings: OrcaSettin
     assert counts == {
         "queued": 4,
         "running": 0,
+        "cancelling": 0,
         "succeeded": 4,
         "failed": 4,
         "timed_out": 0,

@@ -11,7 +11,7 @@ from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Run, User
 from orca_flows.db.repositories.runs import compare_and_set_state
 from orca_flows.domain.actor import Actor
-from orca_flows.domain.s3_layout import log_key, output_key
+from orca_flows.domain.s3_layout import attempt_prefix, log_key, output_key
 from orca_flows.domain.states import RunState
 from orca_flows.errors import InvalidInputError, NotFoundError
 from orca_flows.local.sandbox import SandboxState
@@ -42,7 +42,8 @@ def finish(user: User, run_id: str, outputs: dict[str, bytes]) -> None:
     settings = get_settings()
     access = access_link(settings, Actor(user.id, user.email), "sandbox")
     with session_scope(settings.effective_database_url) as session:
-        prefix = session.get_one(Run, run_id).s3_prefix
+        # The first attempt's folder: the attempt that counts once the run is over.
+        prefix = attempt_prefix(session.get_one(Run, run_id).s3_prefix or "", 1)
     s3 = access.client("s3")
     s3.put_object(Bucket=access.bucket, Key=log_key(prefix), Body=LOG)
     for name, body in outputs.items():
@@ -83,7 +84,7 @@ def test_an_output_is_read_back_only_from_the_run_s_outputs(ann: User, queued: s
     settings, actor = get_settings(), Actor(ann.id, ann.email)
     with session_scope(settings.effective_database_url) as session:
         run = session.get_one(Run, queued)
-        prefix = f"s3://{run.pipeline.link.bucket}/{run.s3_prefix}"
+        prefix = f"s3://{run.pipeline.link.bucket}/{run.s3_prefix}attempts/1/"
 
     assert read_output(settings, actor, queued, f"{prefix}outputs/report.csv") == b"a,b\n1,2\n"
     for outside in (f"{prefix}log", f"{prefix}outputs/../log", "s3://other/outputs/x"):

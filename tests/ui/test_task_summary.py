@@ -44,6 +44,7 @@ def test_counts_table_and_chart_show_the_user_s_runs(ann: User) -> None:
     assert counts(app) == {
         "queued": 1,
         "running": 1,
+        "cancelling": 0,
         "succeeded": 2,
         "failed": 1,
         "timed_out": 0,

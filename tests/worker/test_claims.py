@@ -211,7 +211,9 @@ def test_a_retry_counts_an_attempt_and_forgets_the_last_command_only_for_the_own
 ) -> None:
     run_id = board.submit()
     claims.claim_run(board.settings, run_id, "w1")
-    claims.record_execution(board.settings, run_id, command_id="cmd-1", instance_id="i-1")
+    claims.record_execution(
+        board.settings, run_id, worker_id="w1", attempt=1, command_id="cmd-1", instance_id="i-1"
+    )
 
     assert claims.start_retry(board.settings, run_id, "w2") is None
     assert claims.start_retry(board.settings, run_id, "w1") == 2

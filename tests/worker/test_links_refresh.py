@@ -59,12 +59,15 @@ def test_a_refresh_stops_polling_removed_links_and_picks_up_changed_credentials(
 
     async def scenario(worker: Worker) -> tuple[dict[str, int], dict[str, int], str]:
         before = worker.served_queues
+        removed_poller = worker._pollers[removed].task
+        assert removed_poller is not None
         board.remove_link(removed)
         blocks["block-kept"] = credentials("external-id-two")  # `orca link update`
         await worker.refresh_links()
-        # A poller busy in a receive ends after it; then nothing polls the removed
+        # A poller busy in a receive ends after it (on a loaded host its receive thread
+        # may start late: wait for the poller itself); then nothing polls the removed
         # link's queue any more, and a message sent there stays.
-        await asyncio.sleep(POLL_SECONDS + 0.2)
+        await asyncio.wait_for(removed_poller, timeout=10 * POLL_SECONDS)
         aws.send_message(
             QueueUrl=removed_url,
             MessageBody=json.dumps({"run_id": "r"}),

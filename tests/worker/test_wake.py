@@ -16,7 +16,7 @@ from orca_flows.db.models import Run
 from orca_flows.domain.states import RunState
 from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.worker import Worker, WorkerOptions, claims
-from orca_flows.worker import worker as worker_module
+from orca_flows.worker import sweeper as worker_module
 from orca_flows.worker.claims import ClaimAction
 from tests.support.transaction_guard import recording
 from tests.worker.conftest import Board, credentials, fifo_queue

@@ -8,6 +8,7 @@ import streamlit as st
 
 from orca_flows.domain.states import CheckStatus
 from orca_flows.domain.views import CheckStep, LinkView
+from orca_flows.errors import ExternalIdNotIssuedError, InvalidInputError
 from orca_flows.services.link_check import check_link
 from orca_flows.services.link_creation import create_link, create_local_link, sandbox_available
 from orca_flows.services.link_kits import generate_kit
@@ -16,6 +17,16 @@ from ui.forms import FieldErrors, flash, refusals, show_flash
 from ui.session import current_actor, orca_settings
 
 KIT_KEY = "cloud_setup_kit"
+# The services word these refusals for the CLI; the page names its own step 1 instead.
+_NO_KIT = (
+    "ExternalIds are issued by Orca: generate a kit in step 1 first; the link then uses "
+    "the newest ExternalId issued to you that no link uses."
+)
+_NOT_ISSUED = (
+    "ExternalIds are issued by Orca: generate a kit in step 1 and put its ExternalId in your "
+    "stack (leave this field empty to use it); this one was not issued to you, or another "
+    "link uses it already."
+)
 _MARKS = {
     CheckStatus.PASSED: "✅",
     CheckStatus.FAILED: "❌",
@@ -138,20 +149,28 @@ def _create_form(role_arn: str | None) -> None:
             region = st.text_input("Region", value="us-east-1")
         with errors.field("external_id"):
             external_id = st.text_input(
-                "ExternalId (leave empty to use the kit's)", type="password"
+                "ExternalId (leave empty to use your newest kit's)", type="password"
             )
         submitted = st.form_submit_button("Create the link", type="primary")
         errors.general()
     if submitted:
         with errors.catch(kinds={"link": "name"}):
-            link = create_link(
-                orca_settings(),
-                current_actor(),
-                name.strip(),
-                role_arn=arn.strip(),
-                region=region.strip() or None,
-                external_id=external_id.strip() or None,
-            )
+            try:
+                link = create_link(
+                    orca_settings(),
+                    current_actor(),
+                    name.strip(),
+                    role_arn=arn.strip(),
+                    region=region.strip() or None,
+                    external_id=external_id.strip() or None,
+                )
+            except InvalidInputError as error:  # malformed, not issued, in use, none
+                if error.field != "external_id":
+                    raise
+                no_kit = isinstance(error, ExternalIdNotIssuedError) and error.no_kit
+                raise InvalidInputError(
+                    "external_id", _NO_KIT if no_kit else _NOT_ISSUED
+                ) from error
             st.session_state.pop(KIT_KEY, None)  # the ExternalId is not shown again
             flash(f"Linked {link.name!r}. Run its check above to verify every step.")
             st.rerun()

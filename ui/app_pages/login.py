@@ -6,7 +6,7 @@ import streamlit as st
 
 from orca_flows.errors import OrcaError
 from orca_flows.services.auth import authenticate
-from ui.session import orca_settings, sign_in
+from ui.session import client_address, orca_settings, sign_in
 
 st.title("Log in to Orca")
 
@@ -17,7 +17,8 @@ with st.form("login"):
 
 if submitted:
     try:
-        actor = authenticate(orca_settings(), email, password)
+        settings = orca_settings()
+        actor = authenticate(settings, email, password, client_address=client_address(settings))
     except OrcaError as error:
         st.error(str(error))
     else:

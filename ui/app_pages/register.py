@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from orca_flows.services.auth import register
+from orca_flows.services.auth import REGISTERED_MESSAGE, register
 from orca_flows.services.users import MIN_PASSWORD_LENGTH
 from ui.forms import FieldErrors
-from ui.session import orca_settings
+from ui.session import client_address, orca_settings
 
 st.title("Create an Orca account")
 
@@ -30,8 +30,10 @@ with st.form("register"):
     errors.general()
 
 if submitted:
-    with errors.catch(kinds={"user": "email"}):
-        actor = register(orca_settings(), email, password, confirmation)
-        st.success(f"Account {actor.email} created. Log in with it.")
+    with errors.catch():
+        settings = orca_settings()
+        register(settings, email, password, confirmation, client_address=client_address(settings))
+        # The same words whether the email was new or had an account (no enumeration).
+        st.success(REGISTERED_MESSAGE)
 
 st.page_link("app_pages/login.py", label="Already registered? Log in", icon=":material/login:")

@@ -5,18 +5,24 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from orca_flows.domain.rules import MAX_PIPELINE_TIMEOUT_SECONDS
 from orca_flows.domain.views import PipelineView
 from orca_flows.errors import InvalidInputError
 from orca_flows.services.links import list_links
-from orca_flows.services.pipelines import ScriptFile, add_pipeline, list_pipelines, upload_version
+from orca_flows.services.pipelines import (
+    ScriptFile,
+    add_pipeline,
+    list_pipelines,
+    runners_for_link,
+    upload_version,
+)
 from ui.display import moment
 from ui.forms import FieldErrors, flash, show_flash
 from ui.session import current_actor, orca_settings
 
 _RUNNERS = {
-    None: "default: local for a sandbox link, ssm otherwise",
-    "local": "local",
-    "ssm": "ssm",
+    "local": "local: on Orca's own host",
+    "ssm": "ssm: on your EC2 instances",
 }
 
 
@@ -31,21 +37,31 @@ def _uploader() -> UploadedFile | None:
     return st.file_uploader("Script (.sh run by bash, .py run by python3)")
 
 
-def _new_pipeline(link_names: list[str]) -> None:
-    if not link_names:
+def _runners(sandbox_link: bool) -> list[str]:
+    """The runners offered on a link, its default first (the service's default)."""
+    offered = runners_for_link(orca_settings(), sandbox_link=sandbox_link)
+    return sorted(offered, key=lambda runner: runner != ("local" if sandbox_link else "ssm"))
+
+
+def _new_pipeline(links: dict[str, bool]) -> None:
+    if not links:
         st.info("Link a cloud account first: a pipeline runs through one of your links.")
         st.page_link("app_pages/cloud_setup.py", label="Go to Cloud Setup", icon=":material/cloud:")
         return
     errors = FieldErrors("pipeline")
+    # Outside the form: choosing a link reruns the page, so the runners offered are that
+    # link's (the local runner only on a sandbox link, unless the operator allows it).
+    with errors.field("link"):
+        link = st.selectbox("Cloud link", list(links))
     with st.form("new-pipeline"):
         with errors.field("name"):
             name = st.text_input("Pipeline name", placeholder="nightly-report")
         with errors.field("script"):
             upload = _uploader()
-        with errors.field("link"):
-            link = st.selectbox("Cloud link", link_names)
         with errors.field("runner"):
-            runner = st.selectbox("Runner", list(_RUNNERS), format_func=_RUNNERS.__getitem__)
+            runner = st.selectbox(
+                "Runner", _runners(links.get(link or "", False)), format_func=_RUNNERS.__getitem__
+            )
         with errors.field("target"):
             target = st.text_input(
                 "Target (ssm runner)", placeholder="i-0123456789abcdef0 or tag:team=data"
@@ -59,7 +75,13 @@ def _new_pipeline(link_names: list[str]) -> None:
                 "text to share one order across several pipelines.",
             )
         with errors.field("timeout"):
-            timeout = st.number_input("Timeout (seconds)", value=3600, step=60)
+            timeout = st.number_input(
+                "Timeout (seconds)",
+                value=3600,
+                step=60,
+                help=f"At most {MAX_PIPELINE_TIMEOUT_SECONDS} s: SSM runs a command for at "
+                "most 48 hours, less the time Orca keeps to upload the log and outputs.",
+            )
         with errors.field("retries"):
             retries = st.number_input("Retries", value=0, step=1)
         submitted = st.form_submit_button("Create pipeline", type="primary")
@@ -129,12 +151,12 @@ def _pipeline_panel(pipeline: PipelineView) -> None:
 
 st.title("Script Upload")
 show_flash()
-link_names = [link.name for link in list_links(orca_settings(), current_actor())]
+user_links = {link.name: link.local for link in list_links(orca_settings(), current_actor())}
 pipelines = list_pipelines(orca_settings(), current_actor())
 
 create_tab, version_tab = st.tabs(["New pipeline", "New version"])
 with create_tab:
-    _new_pipeline(link_names)
+    _new_pipeline(user_links)
 with version_tab:
     _new_version([p.name for p in pipelines])
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 import streamlit as st
 
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
-from orca_flows.domain.views import RunView
+from orca_flows.domain.views import RunView, elapsed_seconds
 from orca_flows.errors import NotFoundError
 from orca_flows.services.run_outputs import read_output
 from orca_flows.services.runs import RunDetails, run_details, stop_run, submit_run, view_run
@@ -34,19 +33,13 @@ def _output_bytes(
     return fetch
 
 
-def _elapsed(start: str | None, end: str | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-
-
 def _timeline(view: RunView) -> None:
     st.markdown(f"- **requested** {moment(view.requested_at)} by {view.requested_by}")
     if view.started_at:
-        waited = duration(_elapsed(view.requested_at, view.started_at))
+        waited = duration(elapsed_seconds(view.requested_at, view.started_at))
         st.markdown(f"- **started** {moment(view.started_at)} after {waited} in the queue")
     if view.finished_at:
-        ran = duration(_elapsed(view.started_at or view.requested_at, view.finished_at))
+        ran = duration(elapsed_seconds(view.started_at or view.requested_at, view.finished_at))
         st.markdown(f"- **{view.state}** {moment(view.finished_at)} after {ran}")
 
 
@@ -55,7 +48,14 @@ def _actions(view: RunView) -> None:
     if view.state in (RunState.QUEUED, RunState.RUNNING) and buttons.button("Stop", type="primary"):
         with refusals():
             was = stop_run(orca_settings(), current_actor(), view.id)
-            flash(f"Run {view.id} was {was}; it is now cancelled.")
+            now = view_run(orca_settings(), current_actor(), view.id, with_outputs=False).state
+            if now == RunState.CANCELLING:
+                flash(
+                    f"Run {view.id} was {was}; it is now cancelling: its process is being "
+                    "killed, and the next run of its key waits until it is confirmed gone."
+                )
+            else:
+                flash(f"Run {view.id} was {was}; it is now {now}.")
             st.rerun()
     if buttons.button(
         f"Re-run {view.pipeline}", help="Runs the pipeline's current script version."
@@ -94,7 +94,7 @@ def _is_live(run_id: str) -> bool:
         view = view_run(orca_settings(), current_actor(), run_id, with_outputs=False)
     except NotFoundError:
         return False  # _show says so, in the same words as for any unknown id
-    return view.state in (RunState.QUEUED, RunState.RUNNING)
+    return not view.finished  # queued, running or cancelling
 
 
 def _show(run_id: str) -> None:
@@ -110,7 +110,7 @@ def _show(run_id: str) -> None:
         ending = [f"Exit code **{view.exit_code}**"] if view.exit_code is not None else []
         if ending or view.error:
             st.markdown(" · ".join(ending + ([view.error] if view.error else [])))
-        if loaded.flow_run_url:
+        if loaded.flow_run_url:  # operators only: run_details gives a tenant none
             st.link_button("Open the flow run in Prefect", loaded.flow_run_url)
         _actions(view)
         st.subheader("Log")

@@ -16,7 +16,9 @@ __all__ = [
     "create_link",
     "delete_link",
     "delete_pending_link",
+    "get_link_by_id",
     "get_link_by_name",
+    "links_to_serve",
     "list_links",
     "mark_link_ready",
     "pipelines_on_link",
@@ -133,18 +135,24 @@ def record_check(
     link_id: int,
     block_document_name: str,
     *,
-    status: CheckStatus,
-    at: datetime,
-    detail: str,
+    status: CheckStatus | None,
+    at: datetime | None,
+    detail: str | None,
+    only_if_detail: str | None = None,
 ) -> bool:
     """Store a check's outcome on the link it ran against.
 
-    False (nothing written) when that link was removed or re-created meanwhile.
+    With ``only_if_detail``, only while the stored detail is still that one (a
+    compare-and-set: a check stored meanwhile is never overwritten). False (nothing
+    written) when that link was removed or re-created meanwhile, or the detail changed.
     """
+    query = update(CloudLink).where(
+        CloudLink.id == link_id, CloudLink.block_document_name == block_document_name
+    )
+    if only_if_detail is not None:
+        query = query.where(CloudLink.last_check_detail == only_if_detail)
     result = session.execute(
-        update(CloudLink)
-        .where(CloudLink.id == link_id, CloudLink.block_document_name == block_document_name)
-        .values(last_check_status=status, last_check_at=at, last_check_detail=detail)
+        query.values(last_check_status=status, last_check_at=at, last_check_detail=detail)
     )
     return _changed(result) == 1
 
@@ -152,6 +160,26 @@ def record_check(
 def pipelines_on_link(session: Session, link_id: int) -> list[str]:
     """Names of the pipelines that run through the link, sorted."""
     return sorted(session.scalars(select(Pipeline.name).where(Pipeline.link_id == link_id)))
+
+
+def get_link_by_id(session: Session, link_id: int) -> CloudLink | None:
+    """The link ``link_id`` (pending or not), or ``None`` once it is removed."""
+    return session.get(CloudLink, link_id)
+
+
+def links_to_serve(session: Session, names: Sequence[str] = ()) -> Sequence[CloudLink]:
+    """Every usable link with a queue (or those named), oldest first: what a worker serves.
+
+    A link still being created (``pending_since`` set) is left out until it is ready.
+    """
+    query = (
+        select(CloudLink)
+        .where(CloudLink.queue_url.is_not(None), CloudLink.pending_since.is_(None))
+        .order_by(CloudLink.id)
+    )
+    if names:
+        query = query.where(CloudLink.name.in_(names))
+    return session.scalars(query).all()
 
 
 def _changed(result: Result[Any]) -> int:

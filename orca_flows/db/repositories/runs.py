@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy import CursorResult, Result, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -149,34 +149,52 @@ def list_runs(
 
 
 def active_runs(session: Session, pipeline_id: int) -> Sequence[Run]:
-    """The pipeline's queued and running runs, oldest first."""
+    """The pipeline's unfinished runs (queued, running, cancelling), oldest first."""
     return session.scalars(
         select(Run)
-        .where(Run.pipeline_id == pipeline_id, Run.state.in_([RunState.QUEUED, RunState.RUNNING]))
+        .where(Run.pipeline_id == pipeline_id, Run.state.not_in(FINISHED_RUN_STATES))
         .order_by(Run.requested_at)
     ).all()
 
 
 def mark_stop_requested(session: Session, run_id: str, moment: datetime) -> bool:
-    """Record that a stop of the running run ``run_id`` was asked for; True if it is running.
+    """Move the running run ``run_id`` to ``cancelling`` and record when the stop was asked.
 
-    The worker watching the run sees the mark, kills the execution and finishes the run
-    ``cancelled`` (a stop wins over any exit code), even if the one who asked never gets to.
+    True if the run is ``cancelling`` now (a second stop of a cancelling run keeps the
+    first moment). The worker watching the run sees it, kills the execution and, once the
+    process is confirmed dead, finishes the run ``cancelled`` (a stop wins over any exit
+    code), even if the one who asked never gets to.
     """
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.state == RunState.RUNNING)
-        .values(stop_requested_at=moment)
+        .where(Run.id == run_id, Run.state.in_([RunState.RUNNING, RunState.CANCELLING]))
+        .values(
+            state=RunState.CANCELLING,
+            stop_requested_at=func.coalesce(Run.stop_requested_at, moment),
+        )
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
     return _rowcount(result) == 1
 
 
-def set_message_id(session: Session, run_id: str, message_id: str) -> None:
-    """Store the id of the message `submit_run` just sent for the run.
+def set_message_id(session: Session, run_id: str, message_id: str, now: datetime) -> bool:
+    """Store the id of the message `submit_run` just sent for the run, unless a worker
+    parked the run or a waker recorded another message meanwhile.
 
-    Unconditional: a worker may have claimed the run already, and its row still records
-    the message that carried it. (A waker's resend uses ``dispatch.record_message``.)
+    A worker may have received the message before this write: if it claimed the run, the
+    row still records the message that carried it; if it parked the run (and deleted the
+    message), recording the deleted message would make the run look carried for ever, so
+    ``parked_at`` refuses it. ``message_sent_at`` starts the sweeper's re-send clock.
+    True if recorded.
     """
-    session.execute(update(Run).where(Run.id == run_id).values(sqs_message_id=message_id))
+    return (
+        _rowcount(
+            session.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.parked_at.is_(None), Run.sqs_message_id.is_(None))
+                .values(sqs_message_id=message_id, message_sent_at=now)
+            )
+        )
+        == 1
+    )

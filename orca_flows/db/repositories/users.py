@@ -19,13 +19,15 @@ __all__ = [
 ]
 
 
-def create_user(session: Session, *, email: str, password_hash: str) -> User:
+def create_user(
+    session: Session, *, email: str, password_hash: str, is_operator: bool = False
+) -> User:
     """Insert a user (``email`` already normalised) and flush to get its id.
 
     Raises:
         sqlalchemy.exc.IntegrityError: The email is taken (the unique index decides).
     """
-    user = User(email=email, password_hash=password_hash, failed_logins=0)
+    user = User(email=email, password_hash=password_hash, failed_logins=0, is_operator=is_operator)
     session.add(user)
     session.flush()
     return user
