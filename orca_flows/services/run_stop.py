@@ -10,7 +10,10 @@ the confirmation; with no live lease (its worker died), `orca run stop` does the
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from orca_flows.db.base import utcnow
 from orca_flows.db.models import CloudLink, Pipeline
@@ -18,7 +21,7 @@ from orca_flows.db.repositories import dispatch as dispatch_repo
 from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.states import RunState
-from orca_flows.errors import InvalidStateError
+from orca_flows.errors import InvalidStateError, OrcaError
 from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.runners import Execution, ExecutionStatus, Runner, RunSpec, wait_for_execution
@@ -33,6 +36,9 @@ __all__ = ["STOPPED_BY_USER", "KillOutcome", "kill_and_confirm", "stop_run"]
 logger = get_logger(__name__)
 
 STOPPED_BY_USER = dispatch_repo.STOPPED_BY_USER
+# What a kill that did not happen raises (anything else is a crash: it propagates, and the
+# run stays `cancelling` for the worker that takes it over).
+_KILL_FAILURES = (OrcaError, BotoCoreError, ClientError, OSError, subprocess.SubprocessError)
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ def kill_and_confirm(
         return KillOutcome(True, runner.finished(spec))
     try:
         runner.stop(execution, spec)
-    except Exception as error:  # any failure of the kill (AWS refused it, say): not confirmed
+    except _KILL_FAILURES as error:  # the kill failed (AWS refused it, say): not confirmed
         return KillOutcome(False, None, f"stop requested, but the kill failed: {error}")
     status = wait_for_execution(runner, execution, spec, timeout=within)
     if status.finished:
