@@ -23,7 +23,7 @@ from orca_flows.domain.limits import BOOTSTRAP_MARGIN_SECONDS
 from orca_flows.domain.s3_layout import LOG_KEY
 from orca_flows.domain.states import FINISHED_RUN_STATES, ExecutionState, RunState
 from orca_flows.runners import Execution, ExecutionStatus
-from orca_flows.services.run_stop import STOPPED_BY_USER, kill_and_confirm
+from orca_flows.services.run_stop import STOPPED_BY_USER, KillOutcome, kill_and_confirm
 from orca_flows.worker import claims
 from orca_flows.worker.attempt_start import (
     LoadedRun,
@@ -100,17 +100,22 @@ async def _stream_log(context: RunContext, loaded: LoadedRun, logger: _RunLogger
         logger.info(line)
 
 
-async def _stop(
-    context: RunContext, run_id: str, loaded: LoadedRun, execution: Execution | None
-) -> ExecutionStatus | _Left:
-    """Kill the execution and wait until its process is confirmed dead."""
-    outcome = await asyncio.to_thread(
+async def _kill(context: RunContext, loaded: LoadedRun, execution: Execution | None) -> KillOutcome:
+    """Kill the attempt's execution and wait (bounded) until it is confirmed over."""
+    return await asyncio.to_thread(
         kill_and_confirm,
         loaded.runner,
         execution,
         loaded.spec,
         within=context.settings.stop_confirm_seconds,
     )
+
+
+async def _stop(
+    context: RunContext, run_id: str, loaded: LoadedRun, execution: Execution | None
+) -> ExecutionStatus | _Left:
+    """Kill the execution and wait until its process is confirmed dead."""
+    outcome = await _kill(context, loaded, execution)
     if outcome.confirmed:
         exit_code = outcome.status.exit_code if outcome.status else None
         return ExecutionStatus(ExecutionState.CANCELLED, exit_code, STOPPED_BY_USER)
@@ -170,13 +175,7 @@ async def _lost_sight(
     """A started run Orca can no longer watch: kill it; fail it once its process is gone,
     or keep it ``cancelling`` with the reason (its key waits) when that cannot be confirmed."""
     summary = f"Orca could not watch the running script: {cannot_start(error)}"
-    outcome = await asyncio.to_thread(
-        kill_and_confirm,
-        loaded.runner,
-        execution,
-        loaded.spec,
-        within=context.settings.stop_confirm_seconds,
-    )
+    outcome = await _kill(context, loaded, execution)
     if outcome.confirmed:
         return ExecutionStatus(ExecutionState.FAILED, None, summary)
     reason = f"{summary} Its process could not be confirmed dead ({outcome.detail})."

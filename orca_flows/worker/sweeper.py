@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orca_flows.db.models import Run
 from orca_flows.errors import OrcaError
 from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.link_access import LinkAccess
@@ -58,10 +59,8 @@ class Sweeper:
             return
         run = parked.run
         seen = run.sqs_message_id
-        try:
-            message_id = send_run_message(self.access_for(parked.link_id), run, resend=True)
-        except (BotoCoreError, ClientError, OrcaError) as error:
-            logger.warning("could not send run %s: %s; the sweeper retries", run.id, error)
+        message_id = self._send(parked.link_id, run)
+        if message_id is None:
             return
         if claims.record_message(self.settings, run.id, message_id, seen_message_id=seen):
             why = "parked or never sent" if seen is None else f"message {seen} never received"
@@ -79,16 +78,22 @@ class Sweeper:
                 run.id,
             )
 
+    def _send(self, link_id: int, run: Run) -> str | None:
+        """Send a fresh wake-up message for ``run``; ``None`` (logged) when AWS refused."""
+        try:
+            return send_run_message(self.access_for(link_id), run, resend=True)
+        except (BotoCoreError, ClientError, OrcaError) as error:
+            logger.warning("could not send run %s: %s; the sweeper retries", run.id, error)
+            return None
+
     def rewake_leased(self, link_ids: list[int]) -> None:
         """Re-send the message of every running or cancelling run whose lease lapsed long
         ago and whose message never came back: a worker receiving it takes the lease over
         and resumes the run (it never starts a second execution)."""
         for leased in claims.leased_runs_to_rewake(self.settings, link_ids):
             run = leased.run
-            try:
-                message_id = send_run_message(self.access_for(leased.link_id), run, resend=True)
-            except (BotoCoreError, ClientError, OrcaError) as error:
-                logger.warning("could not re-send run %s: %s; the sweeper retries", run.id, error)
+            message_id = self._send(leased.link_id, run)
+            if message_id is None:
                 continue
             if claims.record_rewake(self.settings, leased, message_id):
                 logger.warning(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,29 @@ def moto_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+def until(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Poll ``condition`` every 0.1 s until it is truthy (and return it), or fail."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.1)
+    return result
+
+
+@pytest.fixture
+def ssm(moto_endpoint: str) -> Any:
+    """An SSM client on the session's emulator server (``mock_aws`` would reset the state
+    it shares with it). ``test_ssm_runner`` replaces it with its own stubbed client."""
+    return boto3.client(
+        "ssm",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 @pytest.fixture(scope="session")

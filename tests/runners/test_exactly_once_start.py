@@ -16,18 +16,17 @@ import json
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from orca_flows.domain.s3_layout import exit_code_key, split_s3_uri
 from orca_flows.runners import Execution, ExecutionStatus, LocalRunner, RunSpec, SsmRunner
 from orca_flows.runners.bootstrap import render_bootstrap
+from tests.runners.conftest import until
 
 pytestmark = pytest.mark.sandbox
 
@@ -61,15 +60,6 @@ else:
 runner.start(RunSpec(**args["spec"]))
 sys.exit("not killed")
 """
-
-
-def _until(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.1)
-    return result
 
 
 def _counting_spec(make_spec: Callable[..., RunSpec], runs: Path, seconds: float = 1) -> RunSpec:
@@ -127,7 +117,7 @@ def test_a_worker_killed_mid_start_runs_the_script_once(
     _kill_worker_at(point, spec, runner_env, state_dir, moto_endpoint)
     runner = LocalRunner(runner_env, state_dir=state_dir, s3_client=s3)
     if successor != "at-once" and point != "before-spawn":
-        _until(lambda: runner.finished(spec))
+        until(lambda: runner.finished(spec), timeout=30)
 
     execution = _resume(runner, spec)
     status = runner.wait(execution, spec, timeout=60)
@@ -255,18 +245,6 @@ def _ssm_spec() -> RunSpec:
 
 class _Killed(BaseException):
     """The worker dying at this point: nothing after it runs."""
-
-
-@pytest.fixture
-def ssm(moto_endpoint: str) -> Any:
-    # The session's emulator server (mock_aws would reset the state it shares with it).
-    return boto3.client(
-        "ssm",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def _ssm_runner(client: Any) -> SsmRunner:

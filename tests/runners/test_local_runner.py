@@ -12,19 +12,11 @@ from typing import Any
 import pytest
 
 from orca_flows.runners import ExecutionStatus, LocalRunner, RunSpec
+from tests.runners.conftest import until
 
 pytestmark = pytest.mark.sandbox
 
 Objects = Callable[[RunSpec], dict[str, bytes]]
-
-
-def _until(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.1)
-    return result
 
 
 def _process_running(pid: int) -> bool:
@@ -142,7 +134,7 @@ def test_log_is_in_s3_while_the_script_runs(
     spec = make_spec("print('first line')\nimport time\ntime.sleep(3)\nprint('second line')\n")
     execution = local_runner.start(spec)
 
-    live_log = _until(lambda: run_objects(spec).get("log"), timeout=10)
+    live_log = until(lambda: run_objects(spec).get("log"), timeout=10)
 
     assert b"first line" in live_log and b"second line" not in live_log
     assert local_runner.status(execution, spec).state == "running"
@@ -158,13 +150,13 @@ def test_stop_kills_the_script_and_its_children(
     script = f"sleep 300 &\necho $! >>{pids_file}\necho $$ >>{pids_file}\nsleep 300\n"
     spec = make_spec(script, "job.sh")
     execution = local_runner.start(spec)
-    pids = _until(lambda: pids_file.exists() and len(pids_file.read_text().split()) == 2)
+    pids = until(lambda: pids_file.exists() and len(pids_file.read_text().split()) == 2)
     pids = [int(pid) for pid in pids_file.read_text().split()]
     assert all(_process_running(pid) for pid in pids)
 
     local_runner.stop(execution, spec)
 
-    _until(lambda: not any(_process_running(pid) for pid in pids), timeout=10)
+    until(lambda: not any(_process_running(pid) for pid in pids), timeout=10)
     status = local_runner.wait(execution, spec, timeout=30)
     assert status.state == "cancelled"
 
@@ -277,4 +269,4 @@ def test_processes_left_behind_end_with_the_run(
 
     assert status.state == "succeeded"
     daemon = int(pid_file.read_text())
-    _until(lambda: not _process_running(daemon), timeout=5)
+    until(lambda: not _process_running(daemon), timeout=5)

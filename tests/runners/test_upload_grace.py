@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from orca_flows.domain.limits import (
@@ -88,18 +87,6 @@ def test_an_upload_past_the_grace_fails_the_run_with_its_reason_not_as_timed_out
     assert status.state == "failed"
     assert "ORCA_OUTPUT_DIR could not be uploaded" in status.detail
     assert json.loads(run_objects(spec)["exit-code"])["error"] == "outputs-upload-failed"
-
-
-@pytest.fixture
-def ssm(moto_endpoint: str) -> Any:
-    # The session's emulator server (mock_aws would reset the state it shares with it).
-    return boto3.client(
-        "ssm",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 @pytest.mark.parametrize("timeout", [3, 900, MAX_PIPELINE_TIMEOUT_SECONDS])
