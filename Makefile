@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint install system-deps clean
 # The packages mypy checks (issue 9: at least domain, db, aws, worker, runners).
 MYPY_PACKAGES := -p orca_flows.domain -p orca_flows.db -p orca_flows.aws -p orca_flows.runners \
-	-p orca_flows.worker -m orca_flows.settings -m orca_flows.errors -m orca_flows.logs
+	-p orca_flows.worker -p orca_emulator -m orca_flows.settings -m orca_flows.errors -m orca_flows.logs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

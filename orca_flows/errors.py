@@ -14,6 +14,7 @@ __all__ = [
     "LoginError",
     "NoInstanceAvailableError",
     "NotFoundError",
+    "NotInFleetError",
     "OrcaError",
     "PrefectUnavailableError",
     "RateLimitedError",
@@ -76,6 +77,27 @@ class DatabaseError(OrcaError):
 
 class SandboxError(OrcaError):
     """The local AWS emulator could not be started, reached or provisioned."""
+
+
+class NotInFleetError(NotFoundError):
+    """`orca local agent` named an instance that is not one of the sandbox's fleet.
+
+    Attributes:
+        fleet: The ids of the sandbox's instances.
+    """
+
+    def __init__(self, instance_id: str, fleet: list[str]) -> None:
+        known = (
+            f"its instances are {', '.join(fleet)}"
+            if fleet
+            else "it has none: start some with `orca local up --instances N`"
+        )
+        super().__init__(
+            "sandbox instance",
+            instance_id,
+            f"Name one of the local sandbox's instances; {known} (`orca local status`).",
+        )
+        self.fleet = fleet
 
 
 class SandboxNotRunningError(SandboxError):

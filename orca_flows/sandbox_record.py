@@ -18,6 +18,8 @@ from orca_flows.aws.link_kit import new_external_id
 from orca_flows.settings import OrcaSettings
 
 __all__ = [
+    "DEFAULT_SANDBOX_INSTANCES",
+    "EMULATOR_PROCESS_MARKER",
     "SANDBOX_ACCESS_KEY",
     "SANDBOX_ACCOUNT_ID",
     "SandboxIdentity",
@@ -35,6 +37,11 @@ __all__ = [
 SANDBOX_ACCESS_KEY = "orca-sandbox"
 # The account the sandbox plays for the user (Orca's own side is moto's default account).
 SANDBOX_ACCOUNT_ID = "111122223333"
+# How many emulated EC2 instances `orca local up` runs unless told (`--instances N`).
+DEFAULT_SANDBOX_INSTANCES = 2
+# In the emulator's command line (`python -m orca_emulator ...`): a recorded pid that a
+# later process reused is not taken for the sandbox.
+EMULATOR_PROCESS_MARKER = b"orca_emulator"
 
 
 def new_prefect_auth_string() -> str:
@@ -84,6 +91,9 @@ class SandboxState:
     role_arn: str
     prefect_pid: int | None = None
     prefect_api_url: str | None = None
+    # The fleet's size, kept so a restarted emulator gets the same number of instances
+    # back (records written before the fleet existed load with the default).
+    instance_count: int = DEFAULT_SANDBOX_INSTANCES
 
     @classmethod
     def load(cls, path: Path) -> SandboxState | None:
@@ -109,6 +119,7 @@ def write_private(path: Path, text: str) -> None:
 
 
 def pid_runs(pid: int | None, marker: bytes) -> bool:
+    """Whether process ``pid`` runs and its command line contains ``marker``."""
     if pid is None:
         return False
     try:
@@ -119,6 +130,7 @@ def pid_runs(pid: int | None, marker: bytes) -> bool:
 
 
 def answers(url: str) -> bool:
+    """Whether ``url`` answers 200 within 2 s."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
@@ -129,7 +141,11 @@ def answers(url: str) -> bool:
 def running_sandbox(settings: OrcaSettings) -> SandboxState | None:
     """The recorded sandbox if its emulator is alive and answering, else ``None``."""
     state = SandboxState.load(settings.sandbox_state_file)
-    if state and pid_runs(state.pid, b"moto") and answers(f"{state.endpoint_url}/moto-api/"):
+    if (
+        state
+        and pid_runs(state.pid, EMULATOR_PROCESS_MARKER)
+        and answers(f"{state.endpoint_url}/moto-api/")
+    ):
         return state
     return None
 

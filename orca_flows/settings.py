@@ -97,6 +97,14 @@ class OrcaSettings(BaseSettings):
         description="How long a stop waits for the run's process to be confirmed dead; "
         "past it the run stays `cancelling` with the reason, and its key waits.",
     )
+    ssm_delivery_timeout_seconds: int = Field(
+        default=600,
+        ge=30,
+        le=2_592_000,
+        description="SSM's TimeoutSeconds for each run's command: how long SSM keeps trying "
+        "to reach an instance whose agent is offline before the run fails (AWS allows "
+        "30 s to 30 days).",
+    )
     allow_local_runner: bool = Field(
         default=False,
         description="Let pipelines on any link use the local runner, which runs scripts on "

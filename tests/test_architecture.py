@@ -43,7 +43,7 @@ from tests.support.import_graph import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("orca_flows", "orca_blocks", "ui", "deployments")
+PACKAGES = ("orca_flows", "orca_blocks", "orca_emulator", "ui", "deployments")
 
 # Components, lowest layer first.
 SETTINGS = "orca_flows.settings"
@@ -65,6 +65,8 @@ UI = "ui"
 DEPLOYMENTS = "deployments"
 EXAMPLES = "orca_flows.examples"
 ROOT_PACKAGE = "orca_flows"
+# The sandbox's AWS emulator: moto and its SSM agent; it knows nothing of Orca.
+EMULATOR = "orca_emulator"
 
 _BASE = frozenset({SETTINGS, ERRORS, LOGS})
 
@@ -97,6 +99,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             SANDBOX_RECORD,
             DOMAIN,
             EXAMPLES,  # the demo uploads the example pipelines
+            EMULATOR,  # starts it; the fleet's on-disk layout (agent flags)
         }
     )
     | _BASE,
@@ -105,12 +108,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     DEPLOYMENTS: frozenset({FLOWS, SETTINGS, LOGS}),
     EXAMPLES: frozenset(),
     ROOT_PACKAGE: frozenset(),
+    EMULATOR: frozenset(),
 }
 
 # Components that cover exactly one module, not the modules below it.
 EXACT_COMPONENTS = frozenset({ROOT_PACKAGE})
 
-LENGTH_CHECKED = ("orca_flows", "orca_blocks", "ui")
+LENGTH_CHECKED = ("orca_flows", "orca_blocks", "orca_emulator", "ui")
 MAX_MODULE_LINES = 400
 LONG_MODULE_REASON = re.compile(r"over 400 lines because\s+\w", re.IGNORECASE)
 

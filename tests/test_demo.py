@@ -27,6 +27,9 @@ def test_demo_runs_end_to_end_and_leaves_nothing_running(orca_home: Path, tmp_pa
     assert "broken-extract" in out and "failed" in out
     assert "day,region,orders,units,revenue" in out  # the ETL's output, read back from S3
     assert "sales_by_region.csv" in out and "summary.json" in out
+    # The runs took the SSM path, to the emulated fleet, which was online.
+    assert "runner ssm on" in out and "tag:orca=enabled" in out  # a table cell may wrap
+    assert out.count(" Online") >= 2
     assert not (orca_home / "sandbox.json").exists()
     status = subprocess.run([ORCA, "local", "status"], capture_output=True, text=True, env=env)
     assert "not running" in status.stdout

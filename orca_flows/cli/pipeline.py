@@ -45,13 +45,17 @@ def add(
         str | None,
         typer.Option(
             "--runner",
-            help="ssm (EC2) or local (default local for a sandbox link). local runs the "
-            "script on this host: sandbox links only, unless ORCA_ALLOW_LOCAL_RUNNER=true.",
+            help="ssm (EC2, the default) or local. local runs the script on this host: "
+            "sandbox links only, unless ORCA_ALLOW_LOCAL_RUNNER=true.",
         ),
     ] = None,
     target: Annotated[
         str | None,
-        typer.Option("--target", help="i-… instance ids (comma-separated) or tag:KEY=VALUE."),
+        typer.Option(
+            "--target",
+            help="i-… instance ids (comma-separated) or tag:KEY=VALUE (default on a sandbox "
+            "link: tag:orca=enabled, its fleet).",
+        ),
     ] = None,
     ordering_key: Annotated[
         str,

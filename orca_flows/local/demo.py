@@ -4,6 +4,9 @@ Starts the sandbox (and a local Prefect server unless one is configured), create
 user and a link to the sandbox, adds the example pipelines, submits runs on three ordering
 keys, runs a worker until they are all finished, and reports states, durations, outputs
 and an excerpt of one output. It stops what it started unless asked to keep it.
+
+The runs take the production path: the ssm runner sends each one with SendCommand to the
+sandbox's emulated EC2 fleet (by its tag), whose SSM agent runs the bootstrap.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.link_check import check_link
 from orca_flows.services.link_creation import create_local_link
 from orca_flows.services.links import get_link
-from orca_flows.services.pipelines import ScriptFile, add_pipeline, show_pipeline, upload_version
+from orca_flows.services.pipelines import (
+    SANDBOX_TARGET,
+    ScriptFile,
+    add_pipeline,
+    show_pipeline,
+    upload_version,
+)
 from orca_flows.services.run_outputs import read_output
 from orca_flows.services.runs import list_runs, submit_run
 from orca_flows.services.users import add_user, resolve_actor
@@ -86,6 +95,11 @@ def run_demo(
     report.add(
         "sandbox", f"AWS emulator {status.state.endpoint_url} (account {status.state.account_id})"
     )
+    report.add(
+        "instances",
+        ", ".join(f"{i.id} {i.ping_status}" for i in status.instances)
+        or "none (`orca local up --instances N`)",
+    )
     try:
         # The use cases enter Orca's Prefect API themselves; the demo only reports which
         # one it is, and keeps it for the worker it runs.
@@ -132,6 +146,8 @@ def _prepare(settings: OrcaSettings, report: DemoReport) -> tuple[Actor, list[st
                 name,
                 script,
                 link_name=DEMO_LINK,
+                runner="ssm",
+                target=SANDBOX_TARGET,
                 ordering_key=key,
                 timeout_seconds=120,
             )
@@ -139,7 +155,8 @@ def _prepare(settings: OrcaSettings, report: DemoReport) -> tuple[Actor, list[st
             upload_version(settings, actor, name, script)
     report.add(
         "pipelines",
-        ", ".join(f"{name} ({filename}, key {key})" for name, filename, key, _ in _PIPELINES),
+        ", ".join(f"{name} ({filename}, key {key})" for name, filename, key, _ in _PIPELINES)
+        + f"; runner ssm on {SANDBOX_TARGET}",
     )
     submitted = [
         submit_run(settings, actor, name, requested_by="demo")

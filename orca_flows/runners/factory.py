@@ -122,4 +122,5 @@ def runner_for(
         output_bucket=access.bucket,
         output_key_prefix=ssm_output_prefix(pipeline.owner_id, pipeline.name),
         s3_client=s3,
+        delivery_timeout_seconds=settings.ssm_delivery_timeout_seconds,
     )

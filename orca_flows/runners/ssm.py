@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +30,10 @@ logger = get_logger(__name__)
 
 DOCUMENT = "AWS-RunShellScript"
 _KILL_EXECUTION_TIMEOUT = 60
+_KILL_DELIVERY_TIMEOUT = 60
+# How long a stop waits for SSM to confirm the cancel of a command not delivered yet.
+_CANCEL_SETTLE_SECONDS = 10.0
+_UNDELIVERED = frozenset({"Pending", "Delayed"})
 # Polls (1 s apart) for the kill command to end: its own timeout plus delivery slack.
 _KILL_WAIT_ATTEMPTS = _KILL_EXECUTION_TIMEOUT + 30
 _STATES: dict[str, tuple[ExecutionState, str]] = {
@@ -42,6 +47,49 @@ _STATES: dict[str, tuple[ExecutionState, str]] = {
     "Cancelling": (ExecutionState.RUNNING, "SSM is cancelling the command"),
     "Cancelled": (ExecutionState.CANCELLED, ""),
 }
+# Endings in which the script never ran on its instance, as SSM's StatusDetails (Status
+# is "TimedOut" for a delivery timeout, "Failed" or the same word for the others), spelt
+# "DeliveryTimedOut" in its answers and "Delivery Timed Out" in its docs, so compared
+# without spaces or case. None is the script timing out or failing: the run fails with
+# what kept the command from the instance (cause, then fix; "{instance}" is filled in).
+_AGENT_FIX = (
+    "check that the instance is running and its SSM agent is online (`aws ssm "
+    "describe-instance-information --filters Key=InstanceIds,Values={instance}`), then "
+    "retry the run"
+)
+_NEVER_RAN: dict[str, tuple[str, str]] = {
+    "deliverytimedout": (
+        "SSM could not deliver the command to {instance} within its delivery timeout: "
+        "the instance's SSM agent was offline or not reachable",
+        _AGENT_FIX,
+    ),
+    "undeliverable": (
+        "SSM could not deliver the command to {instance}: the instance may not exist any "
+        "more or does not respond",
+        _AGENT_FIX,
+    ),
+    "terminated": (
+        "SSM stopped sending the command before it reached {instance} (its error limit "
+        "was reached)",
+        "retry the run",
+    ),
+    "invalidplatform": (
+        "{instance} cannot run AWS-RunShellScript (it is not a Linux instance)",
+        "target Linux instances only",
+    ),
+    "accessdenied": (
+        "SSM was denied running the command on {instance}",
+        "check the link role's ssm:SendCommand permission for that instance (its tags), "
+        "then retry the run",
+    ),
+}
+
+
+def _never_started(invocation: dict[str, Any]) -> bool:
+    """Whether SSM says the command is over without having started it (nothing to kill)."""
+    if invocation.get("ExecutionStartDateTime"):
+        return False
+    return invocation["Status"] in ("Cancelled", "TimedOut", "Failed", "Undeliverable")
 
 
 def _lines(script: str) -> list[str]:
@@ -167,7 +215,9 @@ class SsmRunner:
     def status(self, execution: Execution, spec: RunSpec) -> ExecutionStatus:
         """SSM's view while the command runs; the S3 marker's once it is over.
 
-        ``InvocationDoesNotExist`` (SSM's answer just after SendCommand) means pending.
+        ``InvocationDoesNotExist`` (SSM's answer just after SendCommand) means pending. A
+        command SSM never delivered (its agent offline past the delivery timeout, say) is
+        ``failed`` with the instance, the cause and the fix: the script never ran.
         """
         instance_id = execution.instance_id or self._invoked_instance(execution.command_id)
         ssm_status = None
@@ -179,7 +229,7 @@ class SsmRunner:
             except self.ssm_client.exceptions.InvocationDoesNotExist:
                 pass
             else:
-                ssm_status = self._from_invocation(invocation)
+                ssm_status = self._from_invocation(invocation, instance_id)
         # The marker is read only when SSM says "over" (or cannot say): one call per poll.
         if (ssm_status is None or ssm_status.finished) and self.s3_client is not None:
             if (final := read_marker(self.s3_client, spec)) is not None:
@@ -187,16 +237,33 @@ class SsmRunner:
         return ssm_status or ExecutionStatus(ExecutionState.PENDING)
 
     def stop(self, execution: Execution, spec: RunSpec) -> None:
-        """Cancel the command and send a second one killing the script's process group.
+        """Kill the script's process group with a second command; cancel the first one only
+        while SSM has not delivered it.
 
-        SSM's cancel alone stops a command not yet delivered but does not guarantee the
-        script (which runs in its own session) dies; the kill command makes sure.
+        The kill command marks the run stopped on the host and kills the script (its own
+        session, which SSM's cancel would not reach); the bootstrap then uploads the final
+        log and a marker saying ``cancelled``. Cancelling a command already running would
+        kill the bootstrap itself and lose both, so CancelCommand is kept for a command
+        not delivered yet: that one must never start later, and once SSM says it ended
+        without starting (an offline agent's command included) there is nothing to kill.
         """
-        self.ssm_client.cancel_command(CommandId=execution.command_id)
-        instance_id = execution.instance_id or self._invoked_instance(execution.command_id)
+        command_id = execution.command_id
+        instance_id = execution.instance_id or self._invoked_instance(command_id)
         if instance_id is None:
+            self.ssm_client.cancel_command(CommandId=command_id)
+            logger.info("run %s: SSM command %s reached no instance", spec.run_id, command_id)
+            return
+        invocation = self._invocation(command_id, instance_id)
+        if invocation is None or invocation["Status"] in _UNDELIVERED:
+            self.ssm_client.cancel_command(CommandId=command_id)
+            invocation = self._settled(command_id, instance_id)
+        if invocation is not None and _never_started(invocation):
             logger.info(
-                "run %s: SSM command %s reached no instance", spec.run_id, execution.command_id
+                "run %s: SSM command %s ended %s before it started on %s",
+                spec.run_id,
+                command_id,
+                invocation["Status"],
+                instance_id,
             )
             return
         kill = self._send(
@@ -204,16 +271,18 @@ class SsmRunner:
             comment=f"orca stop {spec.run_id}",
             commands=_lines(render_kill(spec.run_id)),
             execution_timeout=_KILL_EXECUTION_TIMEOUT,
+            # A kill delivered long after Orca gave up could hit a later attempt's script.
+            delivery_timeout=_KILL_DELIVERY_TIMEOUT,
         )
         logger.info(
-            "run %s: cancelled SSM command %s and sent kill command %s to %s",
+            "run %s: stopping SSM command %s with kill command %s on %s",
             spec.run_id,
             execution.command_id,
             kill["CommandId"],
             instance_id,
         )
-        # The stop counts only once the kill has run: the cancelled command's own status
-        # says nothing about the script's process group (its own session).
+        # The stop counts only once the kill has run: the command's own status says
+        # nothing about the script's process group (its own session).
         waiter = self.ssm_client.get_waiter("command_executed")
         try:
             waiter.wait(
@@ -237,14 +306,20 @@ class SsmRunner:
         return wait_for_execution(self, execution, spec, timeout=timeout)
 
     def _send(
-        self, instance_id: str, *, comment: str, commands: list[str], execution_timeout: int
+        self,
+        instance_id: str,
+        *,
+        comment: str,
+        commands: list[str],
+        execution_timeout: int,
+        delivery_timeout: int | None = None,
     ) -> dict[str, Any]:
         response = self.ssm_client.send_command(
             InstanceIds=[instance_id],
             DocumentName=DOCUMENT,
             Comment=comment,
             Parameters={"commands": commands, "executionTimeout": [str(execution_timeout)]},
-            TimeoutSeconds=self.delivery_timeout_seconds,
+            TimeoutSeconds=delivery_timeout or self.delivery_timeout_seconds,
             OutputS3BucketName=self.output_bucket,
             OutputS3KeyPrefix=self.output_key_prefix,
             # One instance already; these keep it so should a target ever match more.
@@ -274,6 +349,25 @@ class SsmRunner:
         digest = int(hashlib.sha256(run_id.encode()).hexdigest(), 16)
         return online[digest % len(online)]
 
+    def _invocation(self, command_id: str, instance_id: str) -> dict[str, Any] | None:
+        """The command's invocation on the instance; ``None`` while SSM has none yet."""
+        try:
+            return self.ssm_client.get_command_invocation(
+                CommandId=command_id, InstanceId=instance_id
+            )
+        except self.ssm_client.exceptions.InvocationDoesNotExist:
+            return None
+
+    def _settled(self, command_id: str, instance_id: str) -> dict[str, Any] | None:
+        """The invocation once a cancel has taken effect (or the agent took it first)."""
+        deadline = time.monotonic() + _CANCEL_SETTLE_SECONDS
+        while True:
+            invocation = self._invocation(command_id, instance_id)
+            unsettled = invocation is None or invocation["Status"] in _UNDELIVERED | {"Cancelling"}
+            if not unsettled or time.monotonic() > deadline:
+                return invocation
+            time.sleep(0.5)
+
     def _invoked_instance(self, command_id: str) -> str | None:
         # Commands sent by tag (e.g. by hand) name their instance only in the invocations.
         response = self.ssm_client.list_command_invocations(CommandId=command_id)
@@ -281,14 +375,20 @@ class SsmRunner:
         return invocations[0]["InstanceId"] if invocations else None
 
     @staticmethod
-    def _from_invocation(invocation: dict[str, Any]) -> ExecutionStatus:
+    def _from_invocation(invocation: dict[str, Any], instance_id: str) -> ExecutionStatus:
         status = invocation["Status"]
+        details = invocation.get("StatusDetails", "")
+        for reason in (details, status):
+            if never_ran := _NEVER_RAN.get(reason.replace(" ", "").lower()):
+                cause, fix = (text.format(instance=instance_id) for text in never_ran)
+                return ExecutionStatus(
+                    ExecutionState.FAILED, None, f"{cause}; the script never ran: {fix}."
+                )
         state, detail = _STATES.get(
             status, (ExecutionState.FAILED, f"unexpected SSM status {status}")
         )
         code = invocation.get("ResponseCode")
         exit_code = code if code is not None and code >= 0 else None
-        details = invocation.get("StatusDetails", "")
         if not detail and details and details != status:
             detail = f"SSM: {details}"
         return ExecutionStatus(state, exit_code, detail)

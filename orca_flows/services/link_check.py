@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -161,34 +160,37 @@ def _receive_probe(queue: FifoQueue, link: CloudLink, probe_id: str) -> str:
     )
 
 
-def _ssm(access: LinkAccess, link: CloudLink) -> tuple[CheckStatus, str]:
-    # One attempt: an endpoint that lacks the API answers 500, which retries cannot fix.
-    ssm = dataclasses.replace(access.factory, max_attempts=1).client("ssm")
+def _ssm(access: LinkAccess, link: CloudLink) -> str:
+    """The linked account's SSM-managed instances tagged for Orca: at least one online.
+
+    The same call on AWS and on the sandbox, whose emulator answers it from its fleet.
+    """
+    ssm = access.client("ssm")
     tag_filter = [{"Key": f"tag:{DEFAULT_TAG_KEY}", "Values": [DEFAULT_TAG_VALUE]}]
     try:
         instances = ssm.describe_instance_information(Filters=tag_filter)["InstanceInformationList"]
-    except ClientError as error:
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if status >= 500 and access.factory.endpoint_url:
-            # moto's server answers a bare 500 for APIs it lacks; AWS itself is only
-            # reached without an endpoint override, so this is never a real outage hidden.
-            return CheckStatus.UNVERIFIED, (
-                "cannot be verified on the local sandbox: its emulator does not implement "
-                "ssm:DescribeInstanceInformation (the local runner does not need SSM)"
-            )
+    except (BotoCoreError, ClientError) as error:
         raise _StepFailed(
             f"ssm:DescribeInstanceInformation: {_aws_reason(error)}",
             "The role needs ssm:DescribeInstanceInformation (the kit grants it).",
         ) from error
     online = [i["InstanceId"] for i in instances if i.get("PingStatus") == "Online"]
     if not online:
-        raise _StepFailed(
-            f"no SSM-managed instance tagged {DEFAULT_TAG_KEY}={DEFAULT_TAG_VALUE} is online",
-            "Tag the instances Orca may use, give them an instance profile with "
+        offline = f" ({len(instances)} tagged, none online)" if instances else ""
+        fix = (
+            "Start the sandbox's instances' agents (`orca local agent start INSTANCE`; "
+            "`orca local status` lists them) or add instances with `orca local up --instances N`."
+            if link.local
+            else "Tag the instances Orca may use, give them an instance profile with "
             "AmazonSSMManagedInstanceCore and read/write on the bucket's orca/ prefix, and "
-            "make sure the SSM agent runs.",
+            "make sure the SSM agent runs."
         )
-    return CheckStatus.PASSED, f"{len(online)} instance(s) online: {', '.join(online[:5])}"
+        raise _StepFailed(
+            f"no SSM-managed instance tagged {DEFAULT_TAG_KEY}={DEFAULT_TAG_VALUE} is "
+            f"online{offline}",
+            fix,
+        )
+    return f"{len(online)} instance(s) online: {', '.join(online[:5])}"
 
 
 def _run(name: str, step: Callable[[], str | tuple[CheckStatus, str]]) -> CheckStep:

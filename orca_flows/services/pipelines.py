@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from orca_flows.aws.link_defaults import DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE
 from orca_flows.db.models import CloudLink, Pipeline, ScriptVersion
 from orca_flows.db.repositories import pipelines as pipelines_repo
 from orca_flows.domain import ordering, rules, s3_layout
@@ -27,6 +28,7 @@ from orca_flows.settings import OrcaSettings
 
 __all__ = [
     "PIPELINE_NAME_PATTERN",
+    "SANDBOX_TARGET",
     "ScriptFile",
     "add_pipeline",
     "check_runner_on_link",
@@ -42,6 +44,8 @@ __all__ = [
 logger = get_logger(__name__)
 
 PIPELINE_NAME_PATTERN = rules.RESOURCE_NAME_PATTERN
+# Where an ssm pipeline on a sandbox link runs unless told: the fleet `orca local up` runs.
+SANDBOX_TARGET = f"tag:{DEFAULT_TAG_KEY}={DEFAULT_TAG_VALUE}"
 
 
 @dataclass(frozen=True)
@@ -297,9 +301,9 @@ def add_pipeline(
         name: The pipeline's name (unique per user).
         script: The script's file name and bytes.
         link_name: The actor's link it runs through.
-        runner: ``ssm`` or ``local``; default ``local`` for a sandbox link, else ``ssm``.
-            ``local`` only on a sandbox link or with ``ORCA_ALLOW_LOCAL_RUNNER=true``.
-        target: Instance ids or ``tag:KEY=VALUE`` (ssm runner).
+        runner: ``ssm`` (the default, on every link) or ``local``; ``local`` only on a
+            sandbox link or with ``ORCA_ALLOW_LOCAL_RUNNER=true``.
+        target: Instance ids or ``tag:KEY=VALUE`` (ssm; a sandbox link's: its fleet's tag).
         ordering_key: ``pipeline``, ``instance``, ``user`` or a custom key.
         timeout_seconds: Seconds before a run's script is killed.
         retries: Extra attempts after a failure.
@@ -317,7 +321,9 @@ def add_pipeline(
     )
     with unit_of_work(settings) as session:
         link = get_link(session, actor, link_name)
-        runner = runner or ("local" if link.local else "ssm")
+        runner = runner or "ssm"  # the production path, on the sandbox too (its fleet)
+        if runner == "ssm" and target is None and link.local:
+            target = SANDBOX_TARGET
         check_runner_on_link(settings, link, runner)  # before the target: its own reason
         _check_settings(name, runner, target, ordering_key, timeout_seconds, retries)
         _check_script(script, settings)

@@ -298,7 +298,7 @@ CASES = [
          "--runner", "lambda", says="runner 'lambda' must be one of"),
     case("pipeline-local-runner-on-real-account", "pipeline", "add", "p-local", "{script}",
          "--link", "prod", "--runner", "local", says="ORCA_ALLOW_LOCAL_RUNNER"),
-    case("pipeline-ssm-without-target", "pipeline", "add", "p-ssm", "{script}", "--link", "dev",
+    case("pipeline-ssm-without-target", "pipeline", "add", "p-ssm", "{script}", "--link", "prod",
          "--runner", "ssm", says="the ssm runner needs --target"),
     case("pipeline-bad-target", "pipeline", "add", "p-target", "{script}", "--link", "dev",
          "--target", "i-123", says="target 'i-123' must be"),

@@ -114,7 +114,10 @@ class Orca:
         self.settings = get_settings()
 
     def add_pipeline(self, name: str, script: ScriptFile, **options: Any) -> None:
+        """A pipeline on the sandbox link; the local runner unless ``runner`` says otherwise
+        (the ledger's path is on this host, and these tests are about the worker)."""
         actor = Actor(self.user.id, self.user.email)
+        options.setdefault("runner", "local")
         add_pipeline(self.settings, actor, name, script, link_name=LINK, **options)
 
     def submit(self, pipeline: str) -> str:

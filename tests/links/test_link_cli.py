@@ -70,9 +70,9 @@ def test_create_check_list_remove_on_the_sandbox(sandbox: SandboxState, ann: Use
 
     assert created.exit_code == 0, created.output
     assert checked.exit_code == 0, checked.output
-    for step in ("assume role", "account", "bucket", "queue"):
+    for step in ("assume role", "account", "bucket", "queue", "ssm targets"):
         assert f"pass  {step}" in checked.stdout
-    assert "cannot be verified on the local sandbox" in checked.stdout
+    assert "2 instance(s) online" in checked.stdout  # the sandbox's fleet, verified for real
     assert listed["account_id"] == SANDBOX_ACCOUNT_ID and listed["local"] is True
     assert listed["last_check_status"] == "passed" and listed["last_check_at"]
     assert EXTERNAL_ID not in json.dumps(listed)

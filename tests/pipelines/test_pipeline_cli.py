@@ -27,11 +27,32 @@ def test_add_stores_version_one_in_s3_with_its_sha256(
     shown = listed("pipeline", "show", "etl")
 
     assert result.exit_code == 0, result.output
-    assert shown["runner"] == "local" and shown["current_version"] == 1
+    assert shown["current_version"] == 1
+    # The production path by default, on a sandbox link too: SendCommand to its fleet.
+    assert (shown["runner"], shown["target"]) == ("ssm", "tag:orca=enabled")
     [version] = shown["versions"]
     assert version["sha256"] == hashlib.sha256(SCRIPT).hexdigest()
     assert version["s3_uri"].endswith("/orca/1/etl/scripts/v1/job.sh")
     assert access.user_bucket(ann.id).get("etl/scripts/v1/job.sh") == SCRIPT
+
+
+def test_ssm_on_a_sandbox_link_targets_its_fleet_unless_told(
+    tmp_path: Path, access: LinkAccess, ann: User
+) -> None:
+    # On a real account's link `--runner ssm` needs --target (tests/pipelines/test_local_runner_gate).
+    default = orca("pipeline", "add", "etl", _script(tmp_path), "--link", "dev", "--runner", "ssm")
+    chosen = orca(
+        "pipeline", "add", "one", _script(tmp_path), "--link", "dev", "--target", "tag:team=a"
+    )
+    local = orca("pipeline", "add", "here", _script(tmp_path), "--link", "dev", "--runner", "local")
+
+    assert default.exit_code == 0 and chosen.exit_code == 0 and local.exit_code == 0
+    shown = {p["name"]: (p["runner"], p["target"]) for p in listed("pipeline", "list")}
+    assert shown == {
+        "etl": ("ssm", "tag:orca=enabled"),
+        "one": ("ssm", "tag:team=a"),
+        "here": ("local", None),
+    }
 
 
 def test_upload_adds_an_immutable_new_version(
@@ -79,14 +100,6 @@ def test_upload_adds_an_immutable_new_version(
         ),
         pytest.param(
             "etl", "job.sh", SCRIPT, ["--target", "tag:=x"], "must be instance ids", id="bad-tag"
-        ),
-        pytest.param(
-            "etl",
-            "job.sh",
-            SCRIPT,
-            ["--runner", "ssm"],
-            "the ssm runner needs --target",
-            id="ssm-without-target",
         ),
         pytest.param(
             "etl",

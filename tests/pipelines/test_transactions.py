@@ -153,7 +153,7 @@ def test_an_upload_holds_no_transaction_while_it_stores_the_script(
 
 
 def _running(actor: Actor, pipeline: str = "etl") -> str:
-    """A run of ``pipeline`` that a worker (``w1``) has claimed and started."""
+    """A run of ``pipeline`` (a local runner's) that a worker (``w1``) has claimed and started."""
     settings = get_settings()
     run_id = submit_run(settings, actor, pipeline, requested_by="test").run_id
     with unit_of_work(settings) as session:
@@ -174,7 +174,7 @@ def test_stopping_a_running_run_records_the_stop_before_the_runner_kills_it(
     actor: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = get_settings()
-    add_pipeline(settings, actor, "etl", SCRIPT, link_name="dev")
+    add_pipeline(settings, actor, "etl", SCRIPT, link_name="dev", runner="local")
     run_id = _running(actor)
     seen: list[bool] = []
 
@@ -196,7 +196,7 @@ def test_a_crash_while_the_runner_stops_a_run_leaves_it_to_the_worker(
     actor: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = get_settings()
-    add_pipeline(settings, actor, "etl", SCRIPT, link_name="dev")
+    add_pipeline(settings, actor, "etl", SCRIPT, link_name="dev", runner="local")
     run_id = _running(actor)
 
     def crash(self: Any, execution: Any, spec: Any) -> None:
@@ -220,7 +220,7 @@ def test_remove_force_stops_running_runs_with_no_transaction_open(
     actor: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = get_settings()
-    add_pipeline(settings, actor, "etl", SCRIPT, link_name="dev")
+    add_pipeline(settings, actor, "etl", SCRIPT, link_name="dev", runner="local")
     running, queued = _running(actor), submit_run(settings, actor, "etl", requested_by="t").run_id
     calls = _during(monkeypatch, LocalRunner, "stop", lambda: None, call=False)
 
@@ -236,7 +236,7 @@ def test_remove_force_stops_running_runs_with_no_transaction_open(
 
 def test_showing_a_run_and_its_log_reads_s3_after_the_unit_of_work(actor: Actor) -> None:
     settings = get_settings()
-    add_pipeline(settings, actor, "etl", SCRIPT, link_name="dev")
+    add_pipeline(settings, actor, "etl", SCRIPT, link_name="dev", runner="local")
     run_id = _running(actor)
     with unit_of_work(settings) as session:
         compare_and_set_state(

@@ -1,4 +1,6 @@
-"""Runner fixtures: a real moto server over HTTP, a bucket, and a way to upload scripts."""
+"""Runner fixtures: a real moto server over HTTP, a bucket, and a way to upload scripts;
+and the sandbox's emulator (EC2 instances whose SSM agent runs the commands) for the SSM
+runner, with the user account's bucket and clients."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,11 @@ from moto.server import ThreadedMotoServer
 
 from orca_flows.domain.s3_layout import run_prefix, s3_uri, split_s3_uri
 from orca_flows.runners import LocalRunner, RunSpec
+from tests.support.emulator import Emulator, start_emulator
 
 BUCKET = "orca-runner-tests"
+# The link's bucket in the emulator's user account.
+USER_BUCKET = "orca-user-bucket"
 
 
 @pytest.fixture(scope="session")
@@ -95,26 +101,19 @@ def local_runner(runner_env: dict[str, str], state_dir: Path, s3: Any) -> LocalR
 MakeSpec = Callable[..., RunSpec]
 
 
-@pytest.fixture
-def make_spec(s3: Any) -> MakeSpec:
-    """Upload a script as a new version and describe a run of it.
-
-    Call as ``make_spec(body, name="etl.py", **RunSpec overrides)``; ``sha256`` may be
-    overridden to simulate a tampered script.
-    """
-
+def _spec_maker(s3: Any, bucket: str) -> MakeSpec:
     def make(body: str, name: str = "etl.py", **overrides: Any) -> RunSpec:
         run_id = str(uuid.uuid4())
         data = body.encode()
         key = f"orca/7/demo/scripts/v1-{run_id}/{name}"
-        s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
         fields: dict[str, Any] = {
             "run_id": run_id,
             "pipeline": "demo",
-            "script_uri": s3_uri(BUCKET, key),
+            "script_uri": s3_uri(bucket, key),
             "script_sha256": hashlib.sha256(data).hexdigest(),
             "script_name": name,
-            "output_uri": s3_uri(BUCKET, run_prefix(7, "demo", run_id)),
+            "output_uri": s3_uri(bucket, run_prefix(7, "demo", run_id)),
             "timeout_seconds": 60,
             "log_interval_seconds": 0.5,
         }
@@ -122,6 +121,16 @@ def make_spec(s3: Any) -> MakeSpec:
         return RunSpec(**fields)
 
     return make
+
+
+@pytest.fixture
+def make_spec(s3: Any) -> MakeSpec:
+    """Upload a script as a new version and describe a run of it.
+
+    Call as ``make_spec(body, name="etl.py", **RunSpec overrides)``; ``sha256`` may be
+    overridden to simulate a tampered script.
+    """
+    return _spec_maker(s3, BUCKET)
 
 
 @pytest.fixture
@@ -137,3 +146,76 @@ def run_objects(s3: Any) -> Callable[[RunSpec], dict[str, bytes]]:
         }
 
     return objects
+
+
+# --- The sandbox's emulator: the SSM runner's real path ---------------------------------
+
+
+@dataclass(frozen=True)
+class UserAccount:
+    """The user's account on an emulator: what a link gives the SSM runner.
+
+    Attributes:
+        emulator: The emulator process (instances, agents, its ORCA_HOME).
+        ssm: SSM client of the account (the link's, as ``runner_for`` gets it).
+        s3: S3 client of the account.
+        bucket: The link's bucket, holding scripts, run folders and SSM's output copy.
+        make_spec: Upload a script to ``bucket`` and describe a run of it (as ``make_spec``).
+    """
+
+    emulator: Emulator
+    ssm: Any
+    s3: Any
+    bucket: str
+    make_spec: MakeSpec
+
+    def launch(self, count: int = 1, **tags: str) -> list[str]:
+        """Start ``count`` SSM-managed instances tagged ``orca=enabled`` (as the link
+        kit's policy requires) plus ``tags``."""
+        return self.emulator.launch(count, tags={"orca": "enabled", **tags})
+
+    def objects(self, spec: RunSpec) -> dict[str, bytes]:
+        """Every object in ``spec``'s attempt folder, by key relative to it."""
+        prefix = split_s3_uri(spec.attempt_uri)[1]
+        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix).get("Contents", [])
+        return {
+            item["Key"][len(prefix) :]: self.s3.get_object(Bucket=self.bucket, Key=item["Key"])[
+                "Body"
+            ].read()
+            for item in listing
+        }
+
+
+def _user_account(emulator: Emulator) -> UserAccount:
+    s3 = emulator.client("s3")
+    s3.create_bucket(Bucket=USER_BUCKET)
+    return UserAccount(
+        emulator, emulator.client("ssm"), s3, USER_BUCKET, _spec_maker(s3, USER_BUCKET)
+    )
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """The sandbox's AWS emulator, a process of its own (free port, temporary ORCA_HOME,
+    stopped by its pid), shared by one test module: tests keep apart by their own
+    instances."""
+    started = start_emulator(tmp_path_factory.mktemp("emulator"))
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def account(emulator: Emulator) -> UserAccount:
+    """The user account on the module's emulator, with the link's bucket."""
+    return _user_account(emulator)
+
+
+@pytest.fixture
+def own_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UserAccount]:
+    """The user account on an emulator of the test's own: for what depends on every
+    instance of the account (a tag target such as ``tag:orca=enabled``)."""
+    started = start_emulator(tmp_path_factory.mktemp("emulator"))
+    try:
+        yield _user_account(started)
+    finally:
+        started.stop()

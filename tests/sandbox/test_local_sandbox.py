@@ -1,4 +1,5 @@
-"""`orca local up | down | status` for real: a moto server process on 127.0.0.1."""
+"""`orca local up | down | status` for real: the emulator (`python -m orca_emulator`, moto's
+server with an SSM agent) as a process of its own on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.aws.sqs import FifoQueue
 from orca_flows.domain.s3_layout import user_prefix
 from orca_flows.errors import SandboxNotRunningError
-from orca_flows.local.sandbox import SANDBOX_ACCOUNT_ID, sandbox_clients
+from orca_flows.local.sandbox import SANDBOX_ACCOUNT_ID, SandboxState, sandbox_clients
 from orca_flows.settings import get_settings
 
 ORCA = str(Path(sys.executable).with_name("orca"))
@@ -85,6 +86,8 @@ def test_up_provisions_orcas_bucket_and_fifo_queue_in_the_user_account(up: dict)
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
 
     assert up["endpoint_url"].startswith("http://127.0.0.1:")
+    cmdline = Path(f"/proc/{up['pid']}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[1:3] == [b"-m", b"orca_emulator"]  # not moto's bare server
     assert up["account_id"] == SANDBOX_ACCOUNT_ID
     assert up["role_arn"] == f"arn:aws:iam::{SANDBOX_ACCOUNT_ID}:role/OrcaAccess"
     assert "orca-sandbox" in buckets
@@ -154,6 +157,11 @@ def test_a_fresh_emulator_is_detected_and_reprovisioned(up: dict) -> None:
     assert report["running"] is True
     assert "s3://orca-sandbox" in report["provisioned"]
     assert [b["Name"] for b in user.client("s3").list_buckets()["Buckets"]] == ["orca-sandbox"]
+    # The fleet too: as many instances as recorded (the default, 2), launched again.
+    assert len(report["instances"]) == 2 and sorted(report["launched"]) == sorted(
+        i["id"] for i in report["instances"]
+    )
+    assert {i["ping_status"] for i in report["instances"]} == {"Online"}
 
 
 def test_down_stops_the_process_and_a_second_down_says_so(up: dict, orca_home: Path) -> None:
@@ -163,6 +171,7 @@ def test_down_stops_the_process_and_a_second_down_says_so(up: dict, orca_home: P
     assert first.returncode == 0 and "Stopped" in first.stdout
     assert not _alive(up["pid"])
     assert _recorded(orca_home) is None
+    assert not (orca_home / "sandbox" / "instances").exists()  # the fleet is forgotten
     assert second.returncode == 0 and "not running" in second.stdout
     assert "not running" in orca("local", "status").stdout
 
@@ -187,6 +196,27 @@ def test_up_starts_a_prefect_server_when_none_is_configured(
         down = orca("local", "down", env=env)
     assert down.returncode == 0
     assert not _alive(state["prefect_pid"]) and not _alive(state["pid"])
+
+
+def test_a_record_from_before_the_fleet_is_read_with_the_default_count(orca_home: Path) -> None:
+    orca_home.mkdir(parents=True)
+    old = {
+        "pid": 999999999,
+        "port": 1,
+        "endpoint_url": "http://127.0.0.1:1",
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "region": "us-east-1",
+        "bucket": "orca-sandbox",
+        "queue": "orca-runs.fifo",
+        "account_id": SANDBOX_ACCOUNT_ID,
+        "role_arn": f"arn:aws:iam::{SANDBOX_ACCOUNT_ID}:role/OrcaAccess",
+    }
+    (orca_home / "sandbox.json").write_text(json.dumps(old))
+
+    state = SandboxState.load(orca_home / "sandbox.json")
+
+    assert state is not None and state.instance_count == 2
+    assert "not running" in orca("local", "status").stdout
 
 
 def test_commands_needing_the_sandbox_say_how_to_start_it() -> None:

@@ -34,10 +34,23 @@ def test_a_real_account_link_is_not_offered_the_local_runner(ann: User) -> None:
     assert _runners_offered(ann) == [SSM]
 
 
-def test_a_sandbox_link_is_offered_local_first(ann: User) -> None:
+def test_a_sandbox_link_is_offered_both_ssm_first(ann: User) -> None:
     offline_pipeline(ann, "existing")  # its link is a sandbox link
 
-    assert _runners_offered(ann) == [LOCAL, SSM]
+    # ssm is the default on the sandbox too: its runs go to the emulated fleet.
+    assert _runners_offered(ann) == [SSM, LOCAL]
+
+
+def test_ssm_without_a_target_on_a_real_account_link_is_refused_under_the_field(
+    ann: User,
+) -> None:
+    _real_account_link(ann)  # a sandbox link's ssm pipelines default to its fleet's tag
+
+    app = new_pipeline(ann, "remote", ("job.sh", SCRIPT))
+
+    [shown] = field_errors(app, "pipeline", "target")
+    assert "the ssm runner needs --target" in shown
+    assert pipeline_names(ann) == []
 
 
 def test_the_runners_follow_the_link_chosen(ann: User) -> None:

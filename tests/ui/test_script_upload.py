@@ -95,14 +95,6 @@ def test_a_new_version_shows_its_number_and_sha256(sandbox: SandboxState, ann: U
             id="bad-name",
         ),
         pytest.param(
-            "remote",
-            ("job.sh", SCRIPT),
-            {"Runner": "ssm"},
-            "target",
-            "the ssm runner needs --target",
-            id="ssm-without-target",
-        ),
-        pytest.param(
             "slow",
             ("job.sh", SCRIPT),
             {"Timeout (seconds)": 0},

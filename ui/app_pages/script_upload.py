@@ -38,9 +38,9 @@ def _uploader() -> UploadedFile | None:
 
 
 def _runners(sandbox_link: bool) -> list[str]:
-    """The runners offered on a link, its default first (the service's default)."""
+    """The runners offered on a link, the service's default (ssm, on every link) first."""
     offered = runners_for_link(orca_settings(), sandbox_link=sandbox_link)
-    return sorted(offered, key=lambda runner: runner != ("local" if sandbox_link else "ssm"))
+    return sorted(offered, key=lambda runner: runner != "ssm")
 
 
 def _new_pipeline(links: dict[str, bool]) -> None:
