@@ -88,6 +88,14 @@ class OrcaSettings(BaseSettings):
         ge=1,
         description="Shortest interval `orca schedule set --interval` accepts, in seconds.",
     )
+    schedule_work_pool: str = Field(
+        default="orca-schedules",
+        min_length=1,
+        max_length=128,
+        description="The Prefect work pool (process type) that holds Orca's schedule "
+        "deployments; `orca serve` runs a Prefect process worker on it. Give each Orca "
+        "database sharing one Prefect server its own pool.",
+    )
     aws_max_attempts: int = Field(
         default=5, ge=1, le=20, description="botocore standard-mode retry attempts per call."
     )

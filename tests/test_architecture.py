@@ -64,6 +64,8 @@ CLI = "orca_flows.cli"
 UI = "ui"
 DEPLOYMENTS = "deployments"
 EXAMPLES = "orca_flows.examples"
+# Prefect tasks for users' own flows (submit, wait, run a pipeline): a top layer, like the CLI.
+TASKS = "orca_flows.tasks"
 ROOT_PACKAGE = "orca_flows"
 # The sandbox's AWS emulator: moto and its SSM agent; it knows nothing of Orca.
 EMULATOR = "orca_emulator"
@@ -106,7 +108,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     CLI: frozenset({LOCAL, WORKER, FLOWS, SERVICES, DOMAIN}) | _BASE,
     UI: frozenset({SERVICES, DOMAIN}) | _BASE,
     DEPLOYMENTS: frozenset({FLOWS, SETTINGS, LOGS}),
-    EXAMPLES: frozenset(),
+    TASKS: frozenset({SERVICES, PREFECT_ADAPTER, DOMAIN}) | _BASE,
+    EXAMPLES: frozenset({TASKS}),  # the example flows are users' flows
     ROOT_PACKAGE: frozenset(),
     EMULATOR: frozenset(),
 }

@@ -28,6 +28,7 @@ __all__ = [
     "OrderingKeyCounter",
     "Pipeline",
     "Run",
+    "RunFlowRun",
     "Schedule",
     "ScriptVersion",
     "User",
@@ -201,9 +202,27 @@ class Run(Base):
     # Set when a worker parked the run (deleted its message because an earlier run of the
     # key is unfinished); a submitter's late "record my message id" must not undo it.
     parked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What makes a second submit of the same request return this run instead of a new one
+    # (a schedule's firing: its Prefect flow run id); unique, so a race inserts one row.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # Per-run environment variables for the script, over the pipeline's ``environment``.
+    parameters: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
     pipeline: Mapped[Pipeline] = relationship()
     script_version: Mapped[ScriptVersion] = relationship()
+
+
+class RunFlowRun(Base):
+    """A Prefect flow run that executed (or resumed) a run; a run taken over has several."""
+
+    __tablename__ = "run_flow_runs"
+    __table_args__ = (UniqueConstraint("run_id", "flow_run_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    flow_run_id: Mapped[str] = mapped_column(String(36))
+    attempt: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Schedule(Base):

@@ -105,6 +105,9 @@ class RunView:
     log_uri: str
     outputs: tuple[str, ...]
     error: str | None
+    # Every Prefect flow run that executed the run, oldest first (more than one when a
+    # worker died and another took over); read for one run, empty in listings.
+    flow_run_ids: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:

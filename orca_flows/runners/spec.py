@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from orca_flows.domain.environment import check_environment
 from orca_flows.domain.s3_layout import (
     EXIT_CODE_KEY,
     LOG_KEY,
@@ -35,8 +36,6 @@ __all__ = [
 # (orca_flows.domain.s3_layout), named here too as part of the runner API: they are what
 # the bootstrap writes under RunSpec.attempt_uri.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9-]{1,64}")
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
-_RESERVED_ENV = frozenset({"ORCA_RUN_ID", "ORCA_PIPELINE", "ORCA_OUTPUT_DIR"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _INTERPRETERS = {".py": ("python3", "-u"), ".sh": ("bash",)}
 # What the bootstrap's "error" codes mean, in words a user can act on.
@@ -124,16 +123,7 @@ class RunSpec:
             raise InvalidInputError(
                 "timeout_seconds", "the timeout and the log interval must be positive."
             )
-        for name, value in self.environment.items():
-            if not _ENV_NAME.fullmatch(name) or name in _RESERVED_ENV:
-                raise InvalidInputError(
-                    "environment",
-                    f"{name!r} cannot be an environment variable name: use A-Z, 0-9 and _, "
-                    "not starting with a digit, and not ORCA_RUN_ID, ORCA_PIPELINE or "
-                    "ORCA_OUTPUT_DIR (Orca sets those).",
-                )
-            if "\0" in value:
-                raise InvalidInputError("environment", f"the value of {name} has a NUL byte.")
+        check_environment(self.environment)
         if "\0" in self.pipeline:
             raise InvalidInputError("pipeline", "a pipeline name cannot contain a NUL byte.")
 

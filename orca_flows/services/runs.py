@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 from prefect.settings import get_current_settings
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orca_flows.aws.s3 import PrefixedBucket
@@ -21,6 +23,7 @@ from orca_flows.db.models import CloudLink, Pipeline, Run, ScriptVersion
 from orca_flows.db.repositories import pipelines as pipelines_repo
 from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.domain.actor import Actor
+from orca_flows.domain.environment import check_environment
 from orca_flows.domain.s3_layout import LOG_KEY, OUTPUTS_PREFIX, attempt_prefix, run_prefix
 from orca_flows.domain.states import RunState
 from orca_flows.domain.views import RunView
@@ -32,6 +35,7 @@ from orca_flows.runners.factory import log_uri
 from orca_flows.services.links import link_access
 from orca_flows.services.lookup import get_pipeline, get_run
 from orca_flows.services.pipelines import resolve_ordering_key
+from orca_flows.services.run_reports import report_run
 from orca_flows.services.run_stop import stop_run
 from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
@@ -127,7 +131,13 @@ def _current_version(session: Session, pipeline: Pipeline) -> ScriptVersion:
 
 
 def submit_run(
-    settings: OrcaSettings, actor: Actor, pipeline_name: str, *, requested_by: str
+    settings: OrcaSettings,
+    actor: Actor,
+    pipeline_name: str,
+    *,
+    requested_by: str,
+    idempotency_key: str | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> Submitted:
     """Queue a run of the actor's pipeline: a committed Run row, then one FIFO message.
 
@@ -139,25 +149,47 @@ def submit_run(
         settings: Orca's settings.
         actor: The pipeline's owner.
         pipeline_name: The pipeline to run (its current script version).
-        requested_by: ``user:<id>``, ``schedule:<id>``, ``demo`` or ``api``.
+        requested_by: ``user:<id>``, ``schedule:<id>``, ``flow-run:<id>``, ``demo`` or
+            ``api``.
+        idempotency_key: What makes a repeated request (a firing delivered twice, a
+            retried flow) return the run the first one made instead of a second run; at
+            most 128 characters.
+        parameters: Environment variables for this run's script, over the pipeline's.
 
     Raises:
         NotFoundError: No such pipeline for this actor.
         InvalidStateError: The pipeline has no script version.
+        InvalidInputError: Bad parameters or idempotency key.
     """
-    with unit_of_work(settings) as session:
-        pipeline = get_pipeline(session, actor, pipeline_name)
-        version = _current_version(session, pipeline)
-        run = runs_repo.create_run(
-            session,
-            owner_id=actor.user_id,
-            pipeline_id=pipeline.id,
-            script_version_id=version.id,
-            ordering_key=resolve_ordering_key(pipeline),
-            requested_by=requested_by,
-        )
-        run.s3_prefix = run_prefix(actor.user_id, pipeline.name, run.id)
-        link = pipeline.link
+    checked = check_environment(parameters or {}, field="parameters")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
+        raise InvalidInputError("idempotency_key", "an idempotency key is 1 to 128 characters.")
+    earlier = _earlier_submit(settings, actor, idempotency_key)
+    if earlier is not None:
+        return earlier
+    try:
+        with unit_of_work(settings) as session:
+            pipeline = get_pipeline(session, actor, pipeline_name)
+            version = _current_version(session, pipeline)
+            run = runs_repo.create_run(
+                session,
+                owner_id=actor.user_id,
+                pipeline_id=pipeline.id,
+                script_version_id=version.id,
+                ordering_key=resolve_ordering_key(pipeline),
+                requested_by=requested_by,
+                idempotency_key=idempotency_key,
+                parameters=checked,
+            )
+            run.s3_prefix = run_prefix(actor.user_id, pipeline.name, run.id)
+            link = pipeline.link
+    except IntegrityError:
+        # Another submit with the same key won the race: its run is the answer.
+        earlier = _earlier_submit(settings, actor, idempotency_key)
+        if earlier is None:
+            raise
+        return earlier
+    sent = False
     try:
         with prefect_api(settings):
             message_id = send_run_message(link_access(link), run)
@@ -165,12 +197,29 @@ def submit_run(
         logger.warning(
             "run %s queued; its message was not sent (%s): the sweeper will", run.id, error
         )
-        return Submitted(run.id, run.sequence, run.ordering_key, False)
+    else:
+        with unit_of_work(settings) as session:
+            # Refused when a worker parked the run meanwhile (it deleted this message): the
+            # run is then woken by the key's next finish or the sweeper, never stranded.
+            runs_repo.set_message_id(session, run.id, message_id, utcnow())
+        sent = True
+    report_run(settings, run.id)  # orca.run.queued, for Prefect automations
+    return Submitted(run.id, run.sequence, run.ordering_key, sent)
+
+
+def _earlier_submit(settings: OrcaSettings, actor: Actor, key: str | None) -> Submitted | None:
+    """The run an earlier submit with ``key`` made (the actor's own), if any."""
+    if key is None:
+        return None
     with unit_of_work(settings) as session:
-        # Refused when a worker parked the run meanwhile (it deleted this message): the
-        # run is then woken by the key's next finish or the sweeper, never left stranded.
-        runs_repo.set_message_id(session, run.id, message_id, utcnow())
-    return Submitted(run.id, run.sequence, run.ordering_key, True)
+        run = runs_repo.get_run_by_idempotency_key(session, key)
+        if run is None:
+            return None
+        if run.owner_id != actor.user_id:
+            raise InvalidInputError(
+                "idempotency_key", "this idempotency key belongs to another user's run."
+            )
+        return Submitted(run.id, run.sequence, run.ordering_key, run.sqs_message_id is not None)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -281,7 +330,8 @@ def list_runs(
 def _read(settings: OrcaSettings, actor: Actor, run_id: str) -> tuple[RunView, _Files]:
     with unit_of_work(settings) as session:
         run = get_run(session, actor, run_id)
-        return _run_view(run), _Files.of(run)
+        flow_runs = tuple(runs_repo.flow_run_ids(session, run.id))
+        return replace(_run_view(run), flow_run_ids=flow_runs), _Files.of(run)
 
 
 def view_run(

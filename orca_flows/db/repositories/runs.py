@@ -11,7 +11,8 @@ from sqlalchemy import CursorResult, Result, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orca_flows.db.models import OrderingKeyCounter, Run
+from orca_flows.db.base import utcnow
+from orca_flows.db.models import OrderingKeyCounter, Run, RunFlowRun
 from orca_flows.domain.states import FINISHED_RUN_STATES, RunState
 
 
@@ -22,10 +23,13 @@ def _rowcount(result: Result[Any]) -> int:
 
 __all__ = [
     "active_runs",
+    "add_flow_run",
     "compare_and_set_state",
     "create_run",
     "earlier_unfinished_runs",
+    "flow_run_ids",
     "get_run",
+    "get_run_by_idempotency_key",
     "list_runs",
     "mark_stop_requested",
     "next_sequence",
@@ -68,8 +72,14 @@ def create_run(
     ordering_key: str,
     requested_by: str,
     run_id: str | None = None,
+    idempotency_key: str | None = None,
+    parameters: dict[str, str] | None = None,
 ) -> Run:
-    """Insert a ``queued`` run with the next sequence number of its ordering key."""
+    """Insert a ``queued`` run with the next sequence number of its ordering key.
+
+    With an ``idempotency_key`` another run already holds, the flush raises
+    ``IntegrityError`` (the unique constraint decides a race between two submitters).
+    """
     run = Run(
         id=run_id or str(uuid.uuid4()),
         owner_id=owner_id,
@@ -80,6 +90,8 @@ def create_run(
         state=RunState.QUEUED,
         requested_by=requested_by,
         attempt=0,
+        idempotency_key=idempotency_key,
+        parameters=parameters or None,
     )
     session.add(run)
     session.flush()
@@ -92,6 +104,44 @@ def get_run(session: Session, run_id: str, *, owner_id: int | None = None) -> Ru
     if owner_id is not None:
         query = query.where(Run.owner_id == owner_id)
     return session.scalar(query)
+
+
+def get_run_by_idempotency_key(session: Session, key: str) -> Run | None:
+    """The run an earlier submit with ``key`` created, if any."""
+    return session.scalar(select(Run).where(Run.idempotency_key == key))
+
+
+def add_flow_run(session: Session, run_id: str, flow_run_id: str, attempt: int) -> list[str]:
+    """Record that the Prefect flow run ``flow_run_id`` executes ``run_id`` (and make it the
+    run's ``flow_run_id``); return the run's earlier flow run ids, oldest first.
+
+    Recording the same flow run twice (a flow run re-entered) keeps one row.
+    """
+    known = flow_run_ids(session, run_id)
+    if flow_run_id not in known:
+        session.add(
+            RunFlowRun(
+                run_id=run_id, flow_run_id=flow_run_id, attempt=attempt, recorded_at=utcnow()
+            )
+        )
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(flow_run_id=flow_run_id)
+        .execution_options(synchronize_session=False)
+    )
+    return [known_id for known_id in known if known_id != flow_run_id]
+
+
+def flow_run_ids(session: Session, run_id: str) -> list[str]:
+    """Every Prefect flow run recorded for ``run_id``, oldest first."""
+    return list(
+        session.scalars(
+            select(RunFlowRun.flow_run_id)
+            .where(RunFlowRun.run_id == run_id)
+            .order_by(RunFlowRun.recorded_at, RunFlowRun.id)
+        )
+    )
 
 
 def compare_and_set_state(
