@@ -18,6 +18,7 @@ __all__ = [
     "OrcaError",
     "PrefectUnavailableError",
     "RateLimitedError",
+    "RunNotSucceededError",
     "SandboxError",
     "SandboxNotRunningError",
 ]
@@ -131,6 +132,19 @@ class PrefectUnavailableError(OrcaError):
 
 class InvalidStateError(OrcaError):
     """The thing is not in a state that allows this (e.g. stopping a finished run)."""
+
+
+class RunNotSucceededError(InvalidStateError):
+    """A run a flow waited for (``orca_flows.tasks.run_pipeline``) ended ``failed``,
+    ``timed_out`` or ``cancelled``; ``run_id`` and ``state`` say which and how.
+
+    The keyword arguments have defaults so the error pickles (Prefect may carry it).
+    """
+
+    def __init__(self, message: str, *, run_id: str = "", state: str = "") -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.state = state
 
 
 class NoInstanceAvailableError(OrcaError):

@@ -28,6 +28,7 @@ from orca_flows.runners import Execution, ExecutionStatus, Runner, RunSpec, wait
 from orca_flows.runners.factory import runner_for, spec_for
 from orca_flows.services.links import link_access
 from orca_flows.services.lookup import get_run
+from orca_flows.services.run_reports import report_run
 from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
 
@@ -160,6 +161,7 @@ def stop_run(settings: OrcaSettings, actor: Actor, run_id: str) -> RunState:
     """
     requested = _request_stop(settings, actor, run_id)
     if not isinstance(requested, _Kill):
+        report_run(settings, run_id)  # orca.run.cancelled: no worker will report it
         return requested
     if requested.held:
         return requested.was
@@ -171,6 +173,7 @@ def stop_run(settings: OrcaSettings, actor: Actor, run_id: str) -> RunState:
         outcome = kill_and_confirm(
             runner, requested.execution, requested.spec, within=settings.stop_confirm_seconds
         )
+    cancelled = False
     with unit_of_work(settings) as session:
         if not outcome.confirmed:
             dispatch_repo.leave_cancelling(session, run_id, outcome.detail)
@@ -186,4 +189,8 @@ def stop_run(settings: OrcaSettings, actor: Actor, run_id: str) -> RunState:
             lease_expires_at=None,
         ):
             logger.info("run %s: a worker finished it meanwhile", run_id)
+        else:
+            cancelled = True
+    if cancelled:
+        report_run(settings, run_id)  # orca.run.cancelled (the worker that would is gone)
     return requested.was

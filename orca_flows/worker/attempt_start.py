@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from orca_flows.aws.s3 import PrefixedBucket
@@ -92,6 +92,10 @@ def build(context: RunContext, rows: RunRows) -> LoadedRun:
     and an AssumeRole are network calls); raises what stops a start."""
     access = context.access_for(rows.pipeline.link_id)
     spec = spec_for(rows.run, rows.pipeline, rows.version, access.bucket)
+    if rows.run.parameters:
+        # The run's own parameters override the pipeline's environment, key by key
+        # (replace() checks the merged environment again).
+        spec = replace(spec, environment=spec.environment | dict(rows.run.parameters))
     # Watching or killing an execution is never refused; a new start is checked below.
     runner = runner_for(rows.pipeline, access, context.settings, stopping=True)
     bucket, prefix = split_s3_uri(spec.attempt_uri)

@@ -193,10 +193,14 @@ def record_execution(
         )
 
 
-def record_flow_run(settings: OrcaSettings, run_id: str, flow_run_id: str) -> None:
-    """Link the run to the Prefect flow run that executes it."""
+def record_flow_run(settings: OrcaSettings, run_id: str, flow_run_id: str) -> list[str]:
+    """Link the run to the Prefect flow run that executes (or resumes) it, at the run's
+    current attempt; returns the run's earlier flow run ids, oldest first (a resume sets
+    those its dead workers left non-final ``Crashed``, outside this unit)."""
     with unit_of_work(settings) as session:
-        dispatch_repo.record_flow_run(session, run_id, flow_run_id)
+        run = runs_repo.get_run(session, run_id)
+        attempt = run.attempt if run is not None else 0
+        return runs_repo.add_flow_run(session, run_id, flow_run_id, attempt)
 
 
 def start_retry(settings: OrcaSettings, run_id: str, worker_id: str) -> int | None:

@@ -17,13 +17,18 @@ from dataclasses import dataclass
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as current_flow_run
-from prefect.states import Cancelled, State
+from prefect.states import Cancelled, Completed, Failed, State
 
 from orca_flows.domain.limits import BOOTSTRAP_MARGIN_SECONDS
 from orca_flows.domain.s3_layout import LOG_KEY
 from orca_flows.domain.states import FINISHED_RUN_STATES, ExecutionState, RunState
+from orca_flows.errors import InvalidStateError, OrcaError
+from orca_flows.prefect_adapter import flow_runs
 from orca_flows.runners import Execution, ExecutionStatus
-from orca_flows.services.run_stop import STOPPED_BY_USER, KillOutcome, kill_and_confirm
+from orca_flows.services.lookup import actor_of
+from orca_flows.services.run_reports import publish_run_artifacts, report_run
+from orca_flows.services.run_stop import STOPPED_BY_USER, KillOutcome, kill_and_confirm, stop_run
+from orca_flows.settings import get_settings
 from orca_flows.worker import claims
 from orca_flows.worker.attempt_start import (
     LoadedRun,
@@ -34,8 +39,9 @@ from orca_flows.worker.attempt_start import (
     read_rows,
     start_or_resume,
 )
-from orca_flows.worker.run_context import RunContext, context_of
+from orca_flows.worker.run_context import WORKER_CONTEXT, RunContext, claim_standalone
 from orca_flows.worker.start_failures import cannot_start, is_transient
+from orca_flows.worker.sweeper import Sweeper
 
 __all__ = ["RunContext", "execute_run"]
 
@@ -51,6 +57,8 @@ _TIMEOUT_GRACE_S = float(BOOTSTRAP_MARGIN_SECONDS)
 _UNDELIVERED_SLACK_S = 3600.0
 _KEEPER_TICK_S = 0.5  # the heartbeat itself decides when a renewal is due
 _TAKEN_OVER = "taken over by another worker after this one's lease lapsed"
+# How often the flow run's own state is read, to act on a cancel asked in Prefect.
+_CANCEL_POLL_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,34 @@ async def _keep_lease(context: RunContext, run_id: str, logger: _RunLogger) -> N
                 context.lease_lost.set()
                 return
         await asyncio.sleep(_KEEPER_TICK_S)
+
+
+async def _follow_cancel(
+    context: RunContext, run_id: str, flow_run_id: str, owner_id: int, logger: _RunLogger
+) -> None:
+    """Stop the run like `orca run stop` (as its owner) once its flow run is put in
+    Cancelling or Cancelled in Prefect.
+
+    An in-process flow has no runner to act on Prefect's cancel (the engine only reports a
+    cancellation it is told of), so the flow run would otherwise stay Cancelling while the
+    script runs on. The stop makes the run ``cancelling``; the watch loop kills the process,
+    confirms it gone, and the flow run ends Cancelled.
+    """
+    while not await flow_runs.cancel_requested(flow_run_id):
+        await asyncio.sleep(_CANCEL_POLL_S)
+    logger.info("run %s: flow run %s cancelled in Prefect; stopping the run", run_id, flow_run_id)
+    try:
+        actor = await asyncio.to_thread(actor_of, context.settings, owner_id)
+        await asyncio.to_thread(stop_run, context.settings, actor, run_id)
+    except InvalidStateError:
+        pass  # it finished meanwhile: its final state stands
+    except OrcaError as error:
+        logger.warning("run %s: stop not requested (%s)", run_id, error)
+
+
+async def _report(context: RunContext, run_id: str) -> None:
+    """Emit the run's current state as a Prefect event (best effort, in a thread)."""
+    await asyncio.to_thread(report_run, context.settings, run_id)
 
 
 async def _stopped(context: RunContext, run_id: str) -> bool:
@@ -221,12 +257,11 @@ async def _attempt(
     if isinstance(started, ExecutionStatus):
         return started
     logger.info("execution %s on %s", started.command_id, started.instance_id or "this host")
+    await _report(context, run_id)  # the start is recorded: the run is running
     return await _watch(context, run_id, loaded, started, logger)
 
 
-async def _execute(
-    context: RunContext, run_id: str, pipeline: str, logger: _RunLogger
-) -> str | State:
+async def _execute(context: RunContext, run_id: str, pipeline: str, logger: _RunLogger) -> State:
     rows = await asyncio.to_thread(read_rows, context, run_id)
     logger.info(
         "run %s of %s, attempt %s%s",
@@ -278,27 +313,82 @@ async def _execute(
         logger.warning("run %s: %s; left to that worker", run_id, _TAKEN_OVER)
         return Cancelled(message=f"run {run_id}: {_TAKEN_OVER}")
     logger.info("run %s %s (exit code %s)", run_id, final, status.exit_code)
-    if final != RunState.SUCCEEDED:
-        raise RuntimeError(f"run {run_id} {final}: {status.detail or 'see its log'}")
-    return final
+    await _report(context, run_id)
+    detail = STOPPED_BY_USER if final == RunState.CANCELLED else status.detail
+    return final_state(run_id, final, detail, status.exit_code)
+
+
+def final_state(
+    run_id: str, final: RunState, detail: str | None, exit_code: int | None = None
+) -> State:
+    """The Prefect state a flow run ends in for an Orca run that ended ``final``.
+
+    ``timed_out`` is a Failed state named TimedOut (Prefect's own name for a timeout).
+    """
+    reason = detail or "see its log"
+    if final == RunState.SUCCEEDED:
+        return Completed(message=f"run {run_id} succeeded (exit code {exit_code})")
+    if final == RunState.CANCELLED:
+        return Cancelled(message=f"run {run_id} cancelled: {reason}")
+    if final == RunState.TIMED_OUT:
+        return Failed(name="TimedOut", message=f"run {run_id} timed out: {reason}")
+    return Failed(message=f"run {run_id} {final} (exit code {exit_code}): {reason}")
 
 
 @flow(name="orca-run", persist_result=False, log_prints=False, validate_parameters=False)
-async def execute_run(run_id: str, pipeline: str, attempt: int) -> str | State:
-    """Execute (or resume) one Orca run and return its final state.
+async def execute_run(run_id: str, pipeline: str = "", attempt: int = 0) -> State:
+    """Execute (or resume) one Orca run; the flow run ends in the state matching the run's.
 
-    The run's script log appears in this flow run's logs; the flow run fails when the run
-    does not succeed, so the Prefect UI tells the same story as `orca run show`. A run
-    taken over by another worker (or left ``cancelling`` because its process could not be
-    confirmed dead) ends this flow run ``Cancelled``: a later flow run tells the rest.
+    ``pipeline`` and ``attempt`` are informational (flow run parameters in the UI). The
+    run's script log appears in this flow run's logs; it ends Completed, Failed, Failed
+    named TimedOut or Cancelled, as the run does. A run taken over by another worker (or
+    left ``cancelling`` because its process could not be confirmed dead) ends this flow
+    run ``Cancelled``: a later flow run tells the rest.
+
+    Started from Prefect (UI, CLI, a retry) rather than by `orca worker`, it claims the
+    run itself; a finished run returns its final state and runs nothing; a run another
+    worker holds fails this flow run with who holds it.
     """
-    context = context_of(run_id)
     logger = get_run_logger()
+    flow_run_id = str(current_flow_run.id)
+    context = WORKER_CONTEXT.get()
+    if context is None:
+        settings = get_settings()
+        claimed = await asyncio.to_thread(claim_standalone, settings, run_id, flow_run_id)
+        if claimed.context is None:
+            assert claimed.final is not None
+            logger.info("run %s has already finished (%s); nothing to run", run_id, claimed.final)
+            return final_state(run_id, claimed.final, "finished before this flow run")
+        context = claimed.context
     keeper = asyncio.create_task(_keep_lease(context, run_id, logger))
+    watcher: asyncio.Task[None] | None = None
+    labels: claims.RunLabels | None = None
     try:
-        await asyncio.to_thread(
-            claims.record_flow_run, context.settings, run_id, str(current_flow_run.id)
+        earlier = await asyncio.to_thread(
+            claims.record_flow_run, context.settings, run_id, flow_run_id
         )
-        return await _execute(context, run_id, pipeline, logger)
+        if context.resume and earlier:
+            # Their workers died (that is why the lease lapsed): no engine is left to end them.
+            await flow_runs.crash_stale_flow_runs(
+                earlier, f"its worker stopped; run {run_id} was resumed by flow run {flow_run_id}"
+            )
+        labels = await asyncio.to_thread(claims.run_labels, context.settings, run_id)
+        if labels is not None:
+            watcher = asyncio.create_task(
+                _follow_cancel(context, run_id, flow_run_id, labels.owner_id, logger)
+            )
+        name = labels.pipeline if labels is not None else pipeline
+        state = await _execute(context, run_id, name, logger)
     finally:
         keeper.cancel()
+        if watcher is not None:
+            watcher.cancel()
+    if not await asyncio.to_thread(claims.is_finished, context.settings, run_id):
+        return state  # left to another worker: its flow run publishes the artifacts
+    await publish_run_artifacts(context.settings, run_id, flow_run_id)
+    if context.standalone and labels is not None:
+        # No worker holds the run's message (the worker that receives it drops it now):
+        # wake the key's next run at once, as a worker does, rather than wait for a sweep.
+        sweeper = Sweeper(context.settings, context.access_for)
+        await asyncio.to_thread(sweeper.wake, labels.ordering_key)
+    return state

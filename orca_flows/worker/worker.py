@@ -357,14 +357,13 @@ class Worker:
             context = run_context.RunContext(
                 self.settings, self.worker_id, self.access_for, heartbeat, resume=resume
             )
-            run_context.register_context(run_id, context)
+            # Each message is handled in a task of its own, with its own copy of the
+            # context variables: the flow reads this run's worker hooks from it.
+            run_context.WORKER_CONTEXT.set(context)
             with tags("orca", f"pipeline:{labels.pipeline}", f"user:{labels.owner_id}"):
-                await execute_run.with_options(flow_run_name=f"{labels.pipeline}-{run_id[:8]}")(
-                    run_id=run_id,
-                    pipeline=labels.pipeline,
-                    attempt=labels.attempt,
-                    return_state=True,
-                )
+                flow = execute_run.with_options(flow_run_name=f"{labels.pipeline}-{run_id[:8]}")
+                parameters = {"pipeline": labels.pipeline, "attempt": labels.attempt}
+                await flow(run_id=run_id, **parameters, return_state=True)
             # Release the ordering key only once the run has its final state. A run taken
             # over by another worker is that worker's to finish; a flow that crashed leaves
             # the message to come back, and the run is resumed when the lease lapses.
@@ -374,7 +373,6 @@ class Worker:
             self._stats.finished += 1
             await asyncio.to_thread(self.wake, labels.ordering_key)
         finally:
-            run_context.forget_context(run_id)
             self._active.pop(run_id, None)
 
     async def _release_all(self) -> None:

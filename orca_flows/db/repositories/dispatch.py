@@ -26,7 +26,6 @@ __all__ = [
     "next_parked_run",
     "park_run",
     "record_execution",
-    "record_flow_run",
     "record_message",
     "record_rewake",
     "release_lease",
@@ -127,11 +126,6 @@ def record_execution(
         .where(*_mine(run_id, worker_id), Run.attempt == attempt)
         .values(command_id=command_id, instance_id=instance_id),
     )
-
-
-def record_flow_run(session: Session, run_id: str, flow_run_id: str) -> None:
-    """Link the run to the Prefect flow run that executes it."""
-    session.execute(update(Run).where(Run.id == run_id).values(flow_run_id=flow_run_id))
 
 
 def start_retry(session: Session, run_id: str, worker_id: str) -> int | None:
