@@ -109,10 +109,11 @@ def wait_for_run(
         raise InvalidInputError("timeout", f"timeout must not be negative, not {timeout}.")
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        view = view_run(settings, actor, run_id, with_outputs=False)
+        # A row read while the run goes on; view_run lists the outputs (one S3 listing)
+        # only once the run has finished.
+        view = view_run(settings, actor, run_id)
         if view.finished:
-            # One S3 listing, now that the outputs are all there.
-            return RunResult.of(view_run(settings, actor, run_id, with_outputs=True))
+            return RunResult.of(view)
         if deadline is not None and time.monotonic() >= deadline:
             raise InvalidStateError(
                 f"Orca run {run_id} of pipeline {view.pipeline!r} is still {view.state} after "
