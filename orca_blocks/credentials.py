@@ -34,6 +34,11 @@ class OrcaLinkedCloudCredentials(CredentialsBlock):
     with the link's ExternalId; the assumed-role credentials are renewed before
     they expire, so clients made from this block keep working in a long-lived worker.
 
+    ``orca_blocks.OrcaLinkedCloud`` is this class under a shorter name (the same block
+    type): ``OrcaLinkedCloud.load("orca-link-...")`` in a user's own flow gives the same
+    refreshing clients, and ``get_boto3_session()`` a boto3 session whose own clients
+    refresh too (they lack the link's endpoint and retries; ``get_client`` adds them).
+
     Example:
         Make an SQS client in the linked account:
         ```python

@@ -3,7 +3,7 @@
 from typing import Any
 
 from prefect.blocks.core import Block
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from orca_blocks._validation import refused_as_value_error
 from orca_blocks.credentials import OrcaLinkedCloudCredentials
@@ -40,6 +40,10 @@ class OrcaRunQueue(Block):
         sqs.receive_message(QueueUrl=queue.queue_url, WaitTimeSeconds=queue.wait_time_seconds)
         ```
     """
+
+    # An assignment is checked as the constructor checks: `block.field = value` then
+    # `block.save(...)` cannot store what a worker would refuse to load.
+    model_config = ConfigDict(validate_assignment=True)
 
     _block_type_name = "Orca Run Queue"
     _block_type_slug = "orca-run-queue"

@@ -1,5 +1,6 @@
 """Reaching into a linked account: its credentials block as one refreshing client factory,
-and its queue block (how workers poll the link's queue)."""
+its queue block (how workers poll the link's queue) and its EC2 runner block (how runs are
+sent to its instances)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orca_blocks import OrcaLinkedCloudCredentials, OrcaRunQueue
+from orca_blocks import OrcaEc2Runner, OrcaLinkedCloudCredentials, OrcaRunQueue
 from orca_blocks.queue import MIN_VISIBILITY_SECONDS
 from orca_flows.aws.clients import ClientFactory
 from orca_flows.aws.s3 import PrefixedBucket
 from orca_flows.aws.sqs import FifoQueue
 from orca_flows.db.models import CloudLink
 from orca_flows.domain.s3_layout import user_prefix
+from orca_flows.errors import NotFoundError
 from orca_flows.prefect_adapter.blocks import load_block
 from orca_flows.settings import OrcaSettings
 
@@ -26,8 +28,11 @@ __all__ = [
     "LinkAccess",
     "credentials_block_name",
     "load_queue_block",
+    "load_runner_block",
     "new_queue_block",
+    "new_runner_block",
     "queue_block_name",
+    "runner_block_name",
 ]
 
 _CACHE_SECONDS = 300.0
@@ -46,6 +51,11 @@ def credentials_block_name() -> str:
 def queue_block_name(credentials_block: str) -> str:
     """Name of the queue block document saved beside ``credentials_block``."""
     return credentials_block.replace("orca-link-", "orca-queue-", 1)
+
+
+def runner_block_name(credentials_block: str) -> str:
+    """Name of the EC2 runner block document saved beside ``credentials_block``."""
+    return credentials_block.replace("orca-link-", "orca-runner-", 1)
 
 
 def new_queue_block(
@@ -75,6 +85,31 @@ def load_queue_block(link: CloudLink) -> OrcaRunQueue:
     return load_block(OrcaRunQueue, queue_block_name(link.block_document_name))
 
 
+def new_runner_block(settings: OrcaSettings) -> OrcaEc2Runner:
+    """A new link's EC2 runner block: the worker settings are its starting values.
+
+    After that the block is the configuration of the link's SSM runs (edited in Prefect's
+    UI), unless a worker has ``ORCA_SSM_DELIVERY_TIMEOUT_SECONDS`` set explicitly.
+    """
+    return OrcaEc2Runner(delivery_timeout_seconds=settings.ssm_delivery_timeout_seconds)
+
+
+def load_runner_block(link: CloudLink) -> OrcaEc2Runner | None:
+    """Load the EC2 runner block saved beside ``link``'s credentials block.
+
+    Returns:
+        The block; None when there is none (a link made before the block existed) or it
+        no longer validates: the worker settings apply then.
+
+    Raises:
+        PrefectUnavailableError: The Prefect API cannot be reached.
+    """
+    try:
+        return load_block(OrcaEc2Runner, runner_block_name(link.block_document_name))
+    except NotFoundError:
+        return None
+
+
 @dataclass(frozen=True)
 class LinkAccess:
     """Clients for one linked account, sharing one assumed-role session that refreshes itself.
@@ -85,6 +120,8 @@ class LinkAccess:
         queue_url: The link's FIFO run queue.
         credentials: The link's credentials block (ExternalId stays inside it).
         factory: Builds clients on the block's refreshing session.
+        runner: The link's EC2 runner block as read with the credentials; None when the
+            link has none (the worker settings apply).
     """
 
     link_id: int
@@ -92,13 +129,19 @@ class LinkAccess:
     queue_url: str
     credentials: OrcaLinkedCloudCredentials
     factory: ClientFactory
+    runner: OrcaEc2Runner | None = None
 
     @classmethod
-    def for_link(cls, link: CloudLink, credentials: OrcaLinkedCloudCredentials) -> LinkAccess:
-        """Access to ``link`` through its (loaded) credentials block."""
+    def for_link(
+        cls,
+        link: CloudLink,
+        credentials: OrcaLinkedCloudCredentials,
+        runner: OrcaEc2Runner | None = None,
+    ) -> LinkAccess:
+        """Access to ``link`` through its (loaded) credentials and EC2 runner blocks."""
         # The block's shared factory: one refreshing session per set of credentials.
         factory = credentials.client_factory()
-        return cls(link.id, link.bucket or "", link.queue_url or "", credentials, factory)
+        return cls(link.id, link.bucket or "", link.queue_url or "", credentials, factory, runner)
 
     @classmethod
     def load(cls, link: CloudLink) -> LinkAccess:
@@ -107,41 +150,45 @@ class LinkAccess:
         Cached per process for a few minutes: a block read, new clients and an AssumeRole
         cost ~0.4 s, which every submit from the web app or a schedule would otherwise pay.
         The session refreshes its own credentials; the short lifetime picks up a rotated
-        ExternalId or a re-created link.
+        ExternalId, a re-created link or an edited runner block.
         """
         key = (link.id, link.block_document_name)
         cached = _CACHE.get(key)
         if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
             return cached[1]
         access = cls.for_link(
-            link, load_block(OrcaLinkedCloudCredentials, link.block_document_name)
+            link,
+            load_block(OrcaLinkedCloudCredentials, link.block_document_name),
+            load_runner_block(link),
         )
         _CACHE[key] = (time.monotonic(), access)
         return access
 
     @classmethod
     def reload(cls, link: CloudLink) -> LinkAccess:
-        """Read the link's credentials block again now; the cached access if nothing changed.
+        """Read the link's credentials and runner blocks now; the cached access if unchanged.
 
-        For a long-lived process (the worker) that must notice `orca link update` (the
-        block's contents change, its name does not) within one refresh: a changed block,
-        bucket or queue gives new access, and the cache keeps that one.
+        For a long-lived process (the worker) that must notice `orca link update` or an
+        edit in Prefect's UI (the blocks' contents change, their names do not) within one
+        refresh: a changed credentials or runner block, bucket or queue gives new access,
+        and the cache keeps that one.
         """
         credentials = load_block(OrcaLinkedCloudCredentials, link.block_document_name)
+        runner = load_runner_block(link)
         key = (link.id, link.block_document_name)
         cached = _CACHE.get(key)
-        wanted = _marker(link.bucket or "", link.queue_url or "", credentials)
+        wanted = _marker(link.bucket or "", link.queue_url or "", credentials, runner)
         if cached is not None and cached[1].marker == wanted:
             access = cached[1]
         else:
-            access = cls.for_link(link, credentials)
+            access = cls.for_link(link, credentials, runner)
         _CACHE[key] = (time.monotonic(), access)
         return access
 
     @property
     def marker(self) -> str:
         """A digest of what this access was built from; it changes when the link changes."""
-        return _marker(self.bucket, self.queue_url, self.credentials)
+        return _marker(self.bucket, self.queue_url, self.credentials, self.runner)
 
     @staticmethod
     def forget(link: CloudLink) -> None:
@@ -161,8 +208,14 @@ class LinkAccess:
         return FifoQueue(self.client("sqs"), self.queue_url)
 
 
-def _marker(bucket: str, queue_url: str, credentials: OrcaLinkedCloudCredentials) -> str:
-    text = json.dumps([bucket, queue_url, _revealed(credentials)], sort_keys=True, default=str)
+def _marker(
+    bucket: str,
+    queue_url: str,
+    credentials: OrcaLinkedCloudCredentials,
+    runner: OrcaEc2Runner | None,
+) -> str:
+    parts = [bucket, queue_url, _revealed(credentials), _revealed(runner)]
+    text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

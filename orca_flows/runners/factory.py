@@ -13,7 +13,14 @@ from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.runners import LocalRunner, Runner, RunSpec, SsmRunner
 from orca_flows.settings import OrcaSettings
 
-__all__ = ["check_can_start", "log_uri", "output_uri", "runner_for", "spec_for"]
+__all__ = [
+    "check_can_start",
+    "delivery_timeout_seconds",
+    "log_uri",
+    "output_uri",
+    "runner_for",
+    "spec_for",
+]
 
 
 def output_uri(run: Run, bucket: str) -> str:
@@ -94,6 +101,19 @@ def check_can_start(pipeline: Pipeline, settings: OrcaSettings) -> None:
         )
 
 
+def delivery_timeout_seconds(access: LinkAccess, settings: OrcaSettings) -> int:
+    """SSM's delivery timeout for the link's runs: its EC2 runner block's, as last read.
+
+    The worker setting ``ssm_delivery_timeout_seconds`` applies to a link without the block
+    (made before it existed), and to every link on a worker where it is set explicitly
+    (``ORCA_SSM_DELIVERY_TIMEOUT_SECONDS``: a test, or an operator overriding all links,
+    as the queue block's worker settings do).
+    """
+    if access.runner is None or "ssm_delivery_timeout_seconds" in settings.model_fields_set:
+        return settings.ssm_delivery_timeout_seconds
+    return access.runner.delivery_timeout_seconds
+
+
 def runner_for(
     pipeline: Pipeline, access: LinkAccess, settings: OrcaSettings, *, stopping: bool = False
 ) -> Runner:
@@ -101,7 +121,8 @@ def runner_for(
 
     Args:
         pipeline: The pipeline, its ``link`` loaded.
-        access: The link's clients.
+        access: The link's clients and EC2 runner block (the worker's: read again at each
+            links refresh, so an edit of the block applies to the runs started after it).
         settings: Orca's settings.
         stopping: The runner only kills an execution already running (a stop), which is
             never refused.
@@ -122,5 +143,5 @@ def runner_for(
         output_bucket=access.bucket,
         output_key_prefix=ssm_output_prefix(pipeline.owner_id, pipeline.name),
         s3_client=s3,
-        delivery_timeout_seconds=settings.ssm_delivery_timeout_seconds,
+        delivery_timeout_seconds=delivery_timeout_seconds(access, settings),
     )

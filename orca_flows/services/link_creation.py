@@ -1,15 +1,15 @@
-"""Creating a link: a row naming it and two Prefect block documents, never half-made.
+"""Creating a link: a row naming it and three Prefect block documents, never half-made.
 
 No Prefect or AWS call happens while a unit of work is open, and creating a link needs
-both (a row naming the link; block documents holding its credentials and its queue), so
-it goes in three steps:
+both (a row naming the link; block documents holding its credentials, its queue and its
+EC2 runner settings), so it goes in three steps:
 
 1. **Reserve** (unit 1): the name must be free; a row is inserted with ``pending_since``
    set and a fresh random block-document name, and the link's ExternalId is claimed for
    it: one Orca issued to this user that no other link uses (a compare-and-set, so two
    links never share one). A pending row is invisible to every other use case (lists,
    lookups, pipelines, the worker), so nothing can use a half-made link.
-2. **Save** (no unit): the two block documents are saved under the reserved name.
+2. **Save** (no unit): the three block documents are saved under the reserved name.
 3. **Complete** (unit 2): ``pending_since`` is cleared, only if the row is still this
    attempt's (same id and block name).
 
@@ -54,7 +54,9 @@ from orca_flows.prefect_adapter.blocks import save_block
 from orca_flows.prefect_adapter.link_access import (
     credentials_block_name,
     new_queue_block,
+    new_runner_block,
     queue_block_name,
+    runner_block_name,
 )
 from orca_flows.sandbox_record import SANDBOX_ACCESS_KEY, SandboxState, running_sandbox
 from orca_flows.services.link_kits import NOT_ISSUED, unused_external_id
@@ -75,7 +77,7 @@ logger = get_logger(__name__)
 
 LINK_NAME_PATTERN = rules.RESOURCE_NAME_PATTERN
 # How old a reservation must be before a new `link create` of its name replaces it:
-# saving two block documents takes seconds, so an older one is a crashed attempt's.
+# saving three block documents takes seconds, so an older one is a crashed attempt's.
 PENDING_TIMEOUT = timedelta(minutes=10)
 # Field names of the credentials block, as the user typed them on the command line.
 _FIELD_NAMES = {"role_arn": "role_arn", "region_name": "region", "external_id": "external_id"}
@@ -205,6 +207,7 @@ def _save_link(
             trust_sandbox_external_ids(settings, sandbox, trusted)
         save_block(credentials, block)
         save_block(new_queue_block(settings, queue_url, credentials), queue_block_name(block))
+        save_block(new_runner_block(settings), runner_block_name(block))
         with unit_of_work(settings) as session:
             link = links_repo.mark_link_ready(session, reservation.link_id, block)
             if link is None:

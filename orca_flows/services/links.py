@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
-from orca_blocks import OrcaLinkedCloudCredentials, OrcaRunQueue
+from orca_blocks import OrcaEc2Runner, OrcaLinkedCloudCredentials, OrcaRunQueue
 from orca_flows.aws import link_defaults, link_kit
 from orca_flows.db.models import CloudLink
 from orca_flows.db.repositories import external_ids as external_ids_repo
@@ -30,6 +30,7 @@ from orca_flows.prefect_adapter.link_access import (
     load_queue_block,
     new_queue_block,
     queue_block_name,
+    runner_block_name,
 )
 from orca_flows.sandbox_record import SandboxState, running_sandbox
 from orca_flows.services import lookup
@@ -92,9 +93,11 @@ def view_link(link: CloudLink) -> LinkView:
 
 
 def delete_link_blocks(credentials_block: str) -> tuple[str, ...]:
-    """Delete a link's two block documents; returns the names Prefect did not delete."""
+    """Delete a link's block documents (credentials, queue, EC2 runner; a link made before
+    the runner block has none, which is fine); returns the names Prefect did not delete."""
     left: list[str] = []
     for block_type, name in (
+        (OrcaEc2Runner, runner_block_name(credentials_block)),
         (OrcaRunQueue, queue_block_name(credentials_block)),
         (OrcaLinkedCloudCredentials, credentials_block),
     ):

@@ -1,4 +1,5 @@
-"""The linked-cloud credentials block on the moto server: assume, refresh, ExternalId, errors."""
+"""The linked-cloud credentials block on the moto server: assume, refresh, ExternalId, errors;
+and ``OrcaLinkedCloud.load`` in a user's own code on a real link of the sandbox."""
 
 from typing import Any
 
@@ -7,8 +8,13 @@ from botocore.credentials import RefreshableCredentials
 from prefect_aws import AwsCredentials
 from pydantic import SecretStr
 
-from orca_blocks import OrcaLinkedCloudCredentials
+from orca_blocks import OrcaLinkedCloud, OrcaLinkedCloudCredentials
+from orca_flows.db.models import User
+from orca_flows.domain.actor import Actor
 from orca_flows.errors import AwsError
+from orca_flows.local.sandbox import SandboxState
+from orca_flows.services.link_creation import create_local_link
+from orca_flows.settings import get_settings
 
 
 def _signing_keys(client: Any) -> list[str]:
@@ -48,6 +54,43 @@ def test_expired_credentials_are_assumed_again(
     first, second = sts_spy.issued_keys
     assert first != second
     assert signing_keys == [first, first, second]
+
+
+def test_a_user_s_own_clients_from_the_session_are_renewed_too(
+    linked_credentials: OrcaLinkedCloudCredentials, clock, sts_spy
+) -> None:
+    # What a user does with boto3 directly: a client of their own from the block's session.
+    session = OrcaLinkedCloud.get_boto3_session(linked_credentials)
+    sts = session.client("sts", endpoint_url=linked_credentials.endpoint_url)
+    signing_keys = _signing_keys(sts)
+
+    sts.get_caller_identity()
+    clock.advance(linked_credentials.session_duration_seconds + 60)
+    sts.get_caller_identity()
+
+    assert len(sts_spy.requests) == 2, "the expired keys were not replaced"
+    assert signing_keys == sts_spy.issued_keys
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_orca_linked_cloud_load_gives_a_user_working_clients_of_a_real_link(
+    sandbox: SandboxState, ann: User
+) -> None:
+    link = create_local_link(get_settings(), Actor(ann.id, ann.email), "dev")
+
+    # A user's own code, knowing only the block's name (shown by `orca link list`).
+    linked = OrcaLinkedCloud.load(link.block_document)
+    identity = linked.get_client("sts").get_caller_identity()
+    s3 = linked.get_client("s3")
+    s3.put_object(Bucket=link.bucket, Key="orca/mine/hello.txt", Body=b"hello")
+    sqs = linked.get_client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=link.queue_url, AttributeNames=["FifoQueue"])
+
+    assert identity["Account"] == link.account_id
+    assert identity["Arn"].startswith(f"arn:aws:sts::{link.account_id}:assumed-role/")
+    body = s3.get_object(Bucket=link.bucket, Key="orca/mine/hello.txt")["Body"].read()
+    assert body == b"hello"
+    assert attributes["Attributes"]["FifoQueue"] == "true"
 
 
 def test_prefect_aws_assumed_role_keys_are_never_renewed(

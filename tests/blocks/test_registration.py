@@ -13,7 +13,7 @@ from prefect.plugins import load_prefect_collections
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 import orca_blocks
-from orca_blocks import OrcaLinkedCloudCredentials, OrcaRunQueue
+from orca_blocks import OrcaEc2Runner, OrcaLinkedCloud, OrcaLinkedCloudCredentials, OrcaRunQueue
 
 _LOGO = Path(orca_blocks.__file__).parent / "assets" / "orca.png"
 
@@ -38,7 +38,19 @@ class TestOrcaRunQueue(_OfflineBlockSuite):
         return OrcaRunQueue
 
 
-@pytest.mark.parametrize("block", [OrcaLinkedCloudCredentials, OrcaRunQueue])
+class TestOrcaEc2Runner(_OfflineBlockSuite):
+    @pytest.fixture
+    def block(self) -> type[Block]:
+        return OrcaEc2Runner
+
+
+def test_orca_linked_cloud_is_the_credentials_block_type_not_a_second_one() -> None:
+    # An alias: one class, one block type (slug unchanged), so documents saved before load.
+    assert OrcaLinkedCloud is OrcaLinkedCloudCredentials
+    assert OrcaLinkedCloud.get_block_type_slug() == "orca-linked-cloud-credentials"
+
+
+@pytest.mark.parametrize("block", [OrcaLinkedCloudCredentials, OrcaRunQueue, OrcaEc2Runner])
 def test_logo_url_names_the_shipped_square_image(block: type[Block]) -> None:
     assert str(block._logo_url).endswith("/orca_blocks/assets/orca.png")
     # The same checks as the suite's test_has_a_valid_image, on the local file.
@@ -63,7 +75,7 @@ def test_prefect_imports_the_blocks_as_a_collection() -> None:
     assert load_prefect_collections()["orca_blocks"] is orca_blocks
 
 
-def test_prefect_block_register_registers_the_two_blocks(tmp_path: Path) -> None:
+def test_prefect_block_register_registers_the_three_blocks_once_each(tmp_path: Path) -> None:
     env = {name: value for name, value in os.environ.items() if not name.startswith("PREFECT_")}
     env |= {
         "PREFECT_HOME": str(tmp_path),
@@ -80,6 +92,6 @@ def test_prefect_block_register_registers_the_two_blocks(tmp_path: Path) -> None
     )
 
     assert result.returncode == 0, result.stderr
-    assert "Successfully registered 2 blocks" in result.stdout
-    for block in (OrcaLinkedCloudCredentials, OrcaRunQueue):
-        assert block.get_block_type_name() in result.stdout
+    assert "Successfully registered 3 blocks" in result.stdout
+    for block in (OrcaLinkedCloudCredentials, OrcaRunQueue, OrcaEc2Runner):
+        assert result.stdout.count(block.get_block_type_name()) == 1, result.stdout

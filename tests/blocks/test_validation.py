@@ -141,3 +141,13 @@ def test_refused_external_id_is_not_echoed() -> None:
 
 def test_account_id_comes_from_the_role_arn() -> None:
     assert _build(OrcaLinkedCloudCredentials).account_id == "123456789012"
+
+
+def test_a_queue_edit_is_refused_before_it_can_be_saved() -> None:
+    queue = _build(OrcaRunQueue)
+    assert isinstance(queue, OrcaRunQueue)
+
+    with pytest.raises(ValidationError, match="greater than or equal to 10"):
+        queue.visibility_timeout_seconds = 5
+
+    assert queue.visibility_timeout_seconds == 120
