@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prefect.blocks.core import Block
 from prefect.exceptions import ObjectNotFound
@@ -14,6 +14,13 @@ __all__ = ["delete_block", "load_block", "save_block"]
 
 B = TypeVar("B", bound=Block)
 
+# Block's save/load/delete pick their sync or async implementation from the caller's
+# Prefect run context, and `asyncio.to_thread` copies that context: called from a worker
+# thread of the async `orca-run` flow they would hand back an un-awaited coroutine. Every
+# caller here is synchronous, so each call asks for the sync implementation explicitly
+# (the keyword Prefect's dispatcher takes for that).
+_SYNC: dict[str, Any] = {"_sync": True}
+
 
 def save_block(block: Block, name: str) -> None:
     """Save ``block`` as document ``name`` (replacing one left by an interrupted attempt).
@@ -22,7 +29,7 @@ def save_block(block: Block, name: str) -> None:
         PrefectUnavailableError: The Prefect API cannot be reached.
     """
     with prefect_errors(f"save block {name!r}"):
-        block.save(name, overwrite=True)
+        block.save(name, overwrite=True, **_SYNC)
 
 
 def load_block(block_type: type[B], name: str) -> B:
@@ -34,7 +41,7 @@ def load_block(block_type: type[B], name: str) -> B:
     """
     with prefect_errors(f"load block {name!r}"):
         try:
-            return block_type.load(name)  # type: ignore[return-value]
+            return block_type.load(name, **_SYNC)  # type: ignore[return-value]
         except ValueError as error:  # Prefect's "Unable to find block document named ..."
             raise NotFoundError("block document", name, "Re-create the link.") from error
 
@@ -47,6 +54,6 @@ def delete_block(block_type: type[Block], name: str) -> None:
     """
     with prefect_errors(f"delete block {name!r}"):
         try:
-            block_type.delete(name)
+            block_type.delete(name, **_SYNC)
         except (ObjectNotFound, ValueError):  # ValueError: "Unable to find block document"
             pass

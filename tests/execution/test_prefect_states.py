@@ -21,6 +21,7 @@ from prefect.states import State
 
 from orca_flows.db.engine import session_scope
 from orca_flows.db.repositories import runs as runs_repo
+from orca_flows.prefect_adapter import link_access
 from orca_flows.worker.execution import execute_run
 from tests.execution.conftest import Ledger, Orca, Workers, gone, wait_until
 
@@ -179,9 +180,14 @@ def test_the_flow_started_from_prefect_executes_a_queued_run_with_no_worker(
     # Prefect UI or CLI does), runs it once, and the run's message is left for a worker.
     orca.add_pipeline("lonely", ledger.script("lonely"))
     run_id = orca.submit("lonely")
+    # A fresh process has read no block yet (the submit above warmed this one's cache):
+    # the flow loads the link's blocks from its own threads.
+    link_access._CACHE.clear()
 
     state = _reenter(run_id)
 
     assert state.type == StateType.COMPLETED, state
     assert orca.show(run_id)["state"] == "succeeded"
     assert len(ledger.starts(run_id)) == 1
+    flow_run_id = _flow_run_ids(orca, run_id)[-1]
+    assert set(_artifacts(flow_run_id)) == {f"orca-run-{run_id[:8]}", f"orca-run-{run_id[:8]}-log"}
