@@ -45,6 +45,7 @@ async def submit_pipeline_run(
         schedule_id=schedule_id,
         deployment_id=runtime.deployment.id,
         scheduled_for=runtime.flow_run.scheduled_start_time,
+        flow_run_id=runtime.flow_run.id,
     )
     firing = await asyncio.get_running_loop().run_in_executor(None, call)
     if firing.run_id is None:

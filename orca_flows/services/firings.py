@@ -15,7 +15,7 @@ from orca_flows.errors import InvalidStateError
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.prefect_adapter.schedule_timing import next_fire_times
 from orca_flows.services.lookup import actor_of
-from orca_flows.services.runs import submit_run
+from orca_flows.services.runs import earlier_submit, submit_run
 from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
 
@@ -75,13 +75,18 @@ def submit_firing(
     schedule_id: int | None,
     deployment_id: str | None,
     scheduled_for: datetime,
+    flow_run_id: str | None = None,
 ) -> Firing:
-    """Submit the run one firing asks for (what Orca's submit flow does).
+    """Submit the run one firing asks for (what Orca's submit flow does), at most once.
 
     A schedule's firing is checked against Orca's row first: a paused schedule submits
     nothing (a firing Prefect had already handed out when it was paused), and a firing
     later than its period and MISFIRE_GRACE (``orca serve`` was down) is skipped, so an
     outage does not end in a burst of replayed runs.
+
+    The firing's flow run id is the run's idempotency key: the same flow run executed
+    again (a retry of the submit flow, a flow run Prefect hands out twice, a crashed
+    `orca serve` restarting it) returns the run it made the first time.
 
     Args:
         settings: Orca's settings.
@@ -90,11 +95,19 @@ def submit_firing(
         schedule_id: The schedule that fired; ``None`` for a run asked for from Prefect.
         deployment_id: The Prefect deployment the flow run came from.
         scheduled_for: When the flow run was scheduled to start.
+        flow_run_id: The firing's flow run; ``None`` submits without an idempotency key.
 
     Raises:
         InvalidStateError: The deployment is not (any more) the schedule's.
         NotFoundError: The pipeline does not exist.
     """
+    key = f"flow-run:{flow_run_id}" if flow_run_id else None
+    actor = actor_of(settings, owner_id)
+    # Before the schedule's checks: a repeat of a firing that submitted is that run, even
+    # once the schedule is paused or the firing is past its grace.
+    earlier = earlier_submit(settings, actor, key)
+    if earlier is not None:
+        return Firing(earlier.run_id, f"already submitted by flow run {flow_run_id}")
     requested_by = "api"
     if schedule_id is not None:
         skipped = _skip_reason(
@@ -106,7 +119,7 @@ def submit_firing(
     # The flow calls this in a thread without Prefect's context: name the API again.
     with prefect_api(settings):
         submitted = submit_run(
-            settings, actor_of(settings, owner_id), pipeline_name, requested_by=requested_by
+            settings, actor, pipeline_name, requested_by=requested_by, idempotency_key=key
         )
     return Firing(submitted.run_id, f"requested by {requested_by}")
 

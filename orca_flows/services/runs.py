@@ -45,6 +45,7 @@ __all__ = [
     "RunDetails",
     "RunOutput",
     "Submitted",
+    "earlier_submit",
     "list_runs",
     "message_body",
     "read_log",
@@ -164,7 +165,7 @@ def submit_run(
     checked = check_environment(parameters or {}, field="parameters")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
         raise InvalidInputError("idempotency_key", "an idempotency key is 1 to 128 characters.")
-    earlier = _earlier_submit(settings, actor, idempotency_key)
+    earlier = earlier_submit(settings, actor, idempotency_key)
     if earlier is not None:
         return earlier
     try:
@@ -185,7 +186,7 @@ def submit_run(
             link = pipeline.link
     except IntegrityError:
         # Another submit with the same key won the race: its run is the answer.
-        earlier = _earlier_submit(settings, actor, idempotency_key)
+        earlier = earlier_submit(settings, actor, idempotency_key)
         if earlier is None:
             raise
         return earlier
@@ -207,8 +208,12 @@ def submit_run(
     return Submitted(run.id, run.sequence, run.ordering_key, sent)
 
 
-def _earlier_submit(settings: OrcaSettings, actor: Actor, key: str | None) -> Submitted | None:
-    """The run an earlier submit with ``key`` made (the actor's own), if any."""
+def earlier_submit(settings: OrcaSettings, actor: Actor, key: str | None) -> Submitted | None:
+    """The run an earlier submit with idempotency ``key`` made (the actor's own), if any.
+
+    Raises:
+        InvalidInputError: The key is another user's.
+    """
     if key is None:
         return None
     with unit_of_work(settings) as session:

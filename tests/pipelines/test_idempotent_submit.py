@@ -3,14 +3,22 @@ parameters are checked before anything is written."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import uuid
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.flow_engine import run_flow_async
+from prefect.states import Scheduled
 
+from orca_flows.db.base import utcnow
 from orca_flows.db.models import Run, User
 from orca_flows.domain.actor import Actor
 from orca_flows.errors import InvalidInputError
+from orca_flows.flows.submit import submit_pipeline_run
 from orca_flows.prefect_adapter.link_access import LinkAccess
+from orca_flows.services.firings import submit_firing
 from orca_flows.services.pipelines import ScriptFile, add_pipeline
 from orca_flows.services.runs import submit_run
 from orca_flows.services.unit_of_work import unit_of_work
@@ -62,6 +70,53 @@ def test_racing_submits_with_one_key_make_one_run(actor: Actor, access: LinkAcce
         thread.join()
 
     assert len(ids) == 4 and len(set(ids)) == 1
+    assert len(_runs()) == 1
+    assert queued_messages(access) == 1
+
+
+def test_a_firing_delivered_twice_makes_one_run_and_one_message(
+    actor: Actor, access: LinkAccess
+) -> None:
+    settings = get_settings()
+    flow_run_id = str(uuid.uuid4())
+
+    def fire() -> str | None:
+        return submit_firing(
+            settings,
+            actor.user_id,
+            "etl",
+            schedule_id=None,
+            deployment_id=None,
+            scheduled_for=utcnow(),
+            flow_run_id=flow_run_id,
+        ).run_id
+
+    first, again = fire(), fire()
+
+    assert first is not None and again == first
+    assert [run.idempotency_key for run in _runs()] == [f"flow-run:{flow_run_id}"]
+    assert queued_messages(access) == 1
+
+
+def test_the_submit_flow_run_executed_twice_by_prefect_makes_one_run(
+    actor: Actor, access: LinkAccess
+) -> None:
+    # One flow run of Orca's submit flow, executed by Prefect's engine, then handed out
+    # again (set back to Scheduled, as after a crashed `orca serve`) and executed again.
+    parameters = {"owner_id": actor.user_id, "pipeline": "etl"}
+
+    async def twice() -> list[str]:
+        async with get_client() as client:
+            flow_run = await client.create_flow_run(submit_pipeline_run, parameters=parameters)
+            first = await run_flow_async(submit_pipeline_run, flow_run, parameters)
+            await client.set_flow_run_state(flow_run.id, Scheduled(), force=True)
+            again_run = await client.read_flow_run(flow_run.id)
+            again = await run_flow_async(submit_pipeline_run, again_run, parameters)
+        return [first, again]
+
+    first, again = asyncio.run(twice())
+
+    assert first is not None and again == first
     assert len(_runs()) == 1
     assert queued_messages(access) == 1
 
