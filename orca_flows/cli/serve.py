@@ -18,15 +18,17 @@ __all__ = ["serve"]
 def serve(
     limit: Annotated[
         int | None,
-        typer.Option(
-            "--limit", min=1, help="Most firings at once (default PREFECT_RUNNER_PROCESS_LIMIT)."
-        ),
+        typer.Option("--limit", min=1, help="Most firings running at once (default 10)."),
     ] = None,
     refresh: Annotated[
         float,
-        typer.Option("--refresh", min=1.0, help="Seconds between looks for new schedules."),
+        typer.Option(
+            "--refresh",
+            min=1.0,
+            help="Seconds between looks for schedules written before work pools, to move.",
+        ),
     ] = 10.0,
 ) -> None:
-    """Serve Orca's Prefect deployments: every schedule fires while this runs (Ctrl-C stops)."""
+    """Fire Orca's schedules: a Prefect process worker on ORCA_SCHEDULE_WORK_POOL (Ctrl-C stops)."""
     configure_logging()
     serve_schedules(get_settings(), limit=limit, refresh_seconds=refresh)

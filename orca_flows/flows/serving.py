@@ -1,72 +1,83 @@
-"""`orca serve`: one Prefect Runner that fires the deployments of every Orca schedule.
+"""`orca serve`: Prefect's process worker on the work pool of Orca's schedule deployments.
 
-The Runner is the machinery of ``flow.serve``: it polls Prefect for the scheduled flow runs
-of the deployments it knows and runs each in a subprocess. `Runner.add_deployment` would
-re-apply a deployment; Orca's deployments are written by `orca schedule` (and editable in
-the Prefect UI), so this module only tells the Runner their ids, read from Orca's
-database every ``refresh_seconds``: new schedules are served without a restart, and
-deployments of another Orca database sharing the Prefect server are never run here.
+Every schedule's deployment sits in the pool ``ORCA_SCHEDULE_WORK_POOL`` (written there by
+`orca schedule set`); each firing is a flow run of it, which the worker runs in a
+subprocess (`python -m prefect.engine` importing the submit flow's module-path
+entrypoint). Only public Prefect API: ``ProcessWorker`` as `prefect worker start` runs it.
+Every ``refresh_seconds`` Orca's database is read for its schedules, and a deployment
+written before pools existed is moved into the pool, so an upgrade needs no
+`orca schedule set` again.
 """
 
 from __future__ import annotations
 
-import asyncio
+import signal
 import socket
-from uuid import UUID
 
 import anyio
-from prefect.exceptions import TerminationSignal
-from prefect.runner import Runner
-from prefect.utilities.annotations import NotSet
+from prefect.workers.process import ProcessWorker
 from sqlalchemy.engine import make_url
 
 from orca_flows.errors import OrcaError
 from orca_flows.logs import get_logger
-from orca_flows.prefect_adapter.api import prefect_api
+from orca_flows.prefect_adapter.api import prefect_api, prefect_client
 from orca_flows.prefect_adapter.deployments import check_prefect_reachable
+from orca_flows.prefect_adapter.work_pools import ensure_work_pool, route_to_pool
 from orca_flows.services.schedules import served_deployments
 from orca_flows.settings import OrcaSettings
 
-__all__ = ["serve_schedules"]
+__all__ = ["DEFAULT_LIMIT", "serve_schedules"]
 
 logger = get_logger("orca.serve")  # the name `orca serve` users see in its lines
 
-
-def _watch(runner: Runner, deployments: dict[UUID, int], watched: set[UUID]) -> None:
-    # A private Prefect API, on purpose: Prefect 3.9's Runner has no public way to serve a
-    # deployment that exists already. Its public calls (add_deployment, add_flow, serve)
-    # apply a RunnerDeployment first, an upsert that would overwrite Orca's definition (and
-    # edits made in the Prefect UI) and replace its schedule, dropping the runs Prefect had
-    # planned; the registration below is what they do after applying. pyproject pins
-    # prefect<3.10 and tests/schedules/test_serve.py fires a schedule through it. Each
-    # firing then runs like a worker's: `python -m prefect.engine` imports the module-path
-    # entrypoint.
-    for deployment_id in deployments.keys() - watched:
-        runner._deployment_registry.register_deployment(
-            deployment_id, f"schedule-{deployments[deployment_id]}"
-        )
-        watched.add(deployment_id)
-        logger.info(
-            "Serving deployment %s (Orca schedule %s).", deployment_id, deployments[deployment_id]
-        )
+# Most firings at once: each is a short Python process that only queues a run.
+DEFAULT_LIMIT = 10
 
 
-async def _watch_schedules(runner: Runner, settings: OrcaSettings, refresh_seconds: float) -> None:
-    watched: set[UUID] = set()
+def _route(settings: OrcaSettings, pool: str, seen: set[str]) -> None:
+    """Move the schedules' deployments not seen yet into the pool (a blocking call)."""
+    for deployment_id, schedule_id in served_deployments(settings):
+        if deployment_id in seen:
+            continue
+        if route_to_pool(deployment_id, pool):
+            logger.info(
+                "Moved deployment %s (Orca schedule %s) into work pool %r.",
+                deployment_id,
+                schedule_id,
+                pool,
+            )
+        seen.add(deployment_id)
+
+
+async def _watch_schedules(settings: OrcaSettings, pool: str, refresh_seconds: float) -> None:
+    seen: set[str] = set()
     while True:
         try:
-            rows = await anyio.to_thread.run_sync(served_deployments, settings)
+            await anyio.to_thread.run_sync(_route, settings, pool, seen)
         except OrcaError as error:
             logger.warning("Cannot read Orca's schedules (%s); retrying.", error)
-        else:
-            _watch(runner, {UUID(deployment): schedule for deployment, schedule in rows}, watched)
         await anyio.sleep(refresh_seconds)
 
 
-async def _serve(runner: Runner, settings: OrcaSettings, refresh_seconds: float) -> None:
-    async with anyio.create_task_group() as group:
-        group.start_soon(_watch_schedules, runner, settings, refresh_seconds)
-        await runner.start()
+async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+    # SIGTERM (systemd, a supervisor) ends serving as Ctrl-C does: the worker deregisters.
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
+
+
+async def _serve(settings: OrcaSettings, pool: str, limit: int, refresh_seconds: float) -> None:
+    worker = ProcessWorker(
+        work_pool_name=pool,
+        name=f"orca-serve-{socket.gethostname()}",
+        limit=limit,
+        create_pool_if_not_found=False,  # made by ensure_work_pool, with its type checked
+    )
+    async with anyio.create_task_group() as group:  # start() enters the worker itself
+        group.start_soon(_watch_schedules, settings, pool, refresh_seconds)
+        group.start_soon(_stop_on_signal, group.cancel_scope)
+        await worker.start()
         group.cancel_scope.cancel()
 
 
@@ -79,27 +90,23 @@ def serve_schedules(
     a firing superseded by a later one is skipped when serving resumes.
 
     Args:
-        settings: Orca's settings (the database whose schedules are served).
-        limit: Most firings running at once (default PREFECT_RUNNER_PROCESS_LIMIT).
-        refresh_seconds: How often Orca's database is read for new schedules.
+        settings: Orca's settings (the database whose schedules are served, and its pool).
+        limit: Most firings running at once (default ``DEFAULT_LIMIT``).
+        refresh_seconds: How often Orca's database is read for deployments to move.
 
     Raises:
         PrefectUnavailableError: No Prefect server is configured or it does not answer.
+        InvalidStateError: The work pool exists with a type other than ``process``.
     """
+    pool = settings.schedule_work_pool
     with prefect_api(settings):
         check_prefect_reachable("serve Orca's schedules")
-        runner = Runner(
-            name=f"orca-serve-{socket.gethostname()}",
-            pause_on_shutdown=False,  # stopping a server must not pause users' schedules
-            limit=NotSet if limit is None else limit,  # NotSet: PREFECT_RUNNER_PROCESS_LIMIT
-        )
+        with prefect_client(f"create work pool {pool!r}") as client:
+            ensure_work_pool(client, pool)
         logger.info(
-            "Serving the schedules of %s; new ones are picked up within %g s. Stopping does "
-            "not pause them.",
+            "Serving the schedules of %s from Prefect work pool %r; stopping does not pause them.",
             make_url(settings.effective_database_url).render_as_string(hide_password=True),
-            refresh_seconds,
+            pool,
         )
-        try:
-            asyncio.run(_serve(runner, settings, refresh_seconds))
-        except (KeyboardInterrupt, TerminationSignal):
-            logger.info("Stopped serving Orca's schedules.")
+        anyio.run(_serve, settings, pool, limit or DEFAULT_LIMIT, refresh_seconds)
+        logger.info("Stopped serving Orca's schedules.")

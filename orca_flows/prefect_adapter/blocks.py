@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from prefect.blocks.core import Block
 from prefect.exceptions import ObjectNotFound
+from prefect.utilities.asyncutils import run_coro_as_sync
 
 from orca_flows.errors import NotFoundError
 from orca_flows.prefect_adapter.api import prefect_errors
@@ -14,12 +15,10 @@ __all__ = ["delete_block", "load_block", "save_block"]
 
 B = TypeVar("B", bound=Block)
 
-# Block's save/load/delete pick their sync or async implementation from the caller's
+# Block's sync save/load/delete pick their sync or async implementation from the caller's
 # Prefect run context, and `asyncio.to_thread` copies that context: called from a worker
-# thread of the async `orca-run` flow they would hand back an un-awaited coroutine. Every
-# caller here is synchronous, so each call asks for the sync implementation explicitly
-# (the keyword Prefect's dispatcher takes for that).
-_SYNC: dict[str, Any] = {"_sync": True}
+# thread of the async `orca-run` flow they would hand back an un-awaited coroutine. So
+# these sync helpers always run Block's public async methods to completion instead.
 
 
 def save_block(block: Block, name: str) -> None:
@@ -29,7 +28,7 @@ def save_block(block: Block, name: str) -> None:
         PrefectUnavailableError: The Prefect API cannot be reached.
     """
     with prefect_errors(f"save block {name!r}"):
-        block.save(name, overwrite=True, **_SYNC)
+        run_coro_as_sync(block.asave(name, overwrite=True))
 
 
 def load_block(block_type: type[B], name: str) -> B:
@@ -41,7 +40,7 @@ def load_block(block_type: type[B], name: str) -> B:
     """
     with prefect_errors(f"load block {name!r}"):
         try:
-            return block_type.load(name, **_SYNC)  # type: ignore[return-value]
+            return run_coro_as_sync(block_type.aload(name))
         except ValueError as error:  # Prefect's "Unable to find block document named ..."
             raise NotFoundError("block document", name, "Re-create the link.") from error
 
@@ -54,6 +53,6 @@ def delete_block(block_type: type[Block], name: str) -> None:
     """
     with prefect_errors(f"delete block {name!r}"):
         try:
-            block_type.delete(name, **_SYNC)
+            run_coro_as_sync(block_type.adelete(name))
         except (ObjectNotFound, ValueError):  # ValueError: "Unable to find block document"
             pass

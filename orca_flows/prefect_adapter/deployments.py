@@ -22,6 +22,7 @@ from orca_flows.prefect_adapter.api import (
     prefect_client,
     prefect_unavailable,
 )
+from orca_flows.prefect_adapter.work_pools import ensure_work_pool
 
 __all__ = [
     "SUBMIT_ENTRYPOINT",
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 # The submit flow's name and module-path entrypoint: importable wherever Orca is installed,
-# so the Runner of `orca serve` and any process worker load the flow without a working
+# so the process worker of `orca serve` (or any other) loads the flow without a working
 # directory. The flow module imports these names; this adapter never imports the flow
 # (flows sit above the use cases that call this module).
 SUBMIT_FLOW_NAME = "orca-submit-run"
@@ -58,6 +59,7 @@ class DeploymentSpec:
     timezone: str
     anchor: datetime
     active: bool
+    work_pool: str
 
     @property
     def timing(self) -> str:
@@ -124,6 +126,8 @@ def _payload(spec: DeploymentSpec) -> dict[str, Any]:
             DeploymentScheduleCreate(schedule=schedule, active=True, slug=_SCHEDULE_SLUG)
         ],
         "paused": not spec.active,
+        # The pool `orca serve`'s process worker polls: its firings run only there.
+        "work_pool_name": spec.work_pool,
         "entrypoint": SUBMIT_ENTRYPOINT,
         "parameter_openapi_schema": submit_parameter_schema(),
         "enforce_parameter_schema": True,
@@ -183,6 +187,7 @@ def apply_deployment(spec: DeploymentSpec, deployment_id: str | None) -> str:
     """
     with _server_client(f"write the deployment of pipeline {spec.pipeline!r}") as client:
         name = _existing_name(client, deployment_id) or deployment_name(spec)
+        ensure_work_pool(client, spec.work_pool)
         flow_id = client.create_flow_from_name(SUBMIT_FLOW_NAME)
         return str(client.create_deployment(flow_id=flow_id, name=name, **_payload(spec)))
 

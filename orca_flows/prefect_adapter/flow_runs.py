@@ -7,15 +7,17 @@ transaction open (they are network calls).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
-from prefect.states import Crashed
+from prefect.states import Cancelled, Crashed, State
+from prefect.utilities.asyncutils import run_coro_as_sync
 
 from orca_flows.logs import get_logger
 
-__all__ = ["cancel_requested", "crash_stale_flow_runs"]
+__all__ = ["cancel_requested", "cancel_stale_flow_runs", "crash_stale_flow_runs"]
 
 logger = get_logger(__name__)
 
@@ -48,9 +50,26 @@ async def crash_stale_flow_runs(flow_run_ids: list[str], message: str) -> list[s
     Returns:
         The ids set ``Crashed`` (a flow run that cannot be read or set is logged and left).
     """
-    crashed: list[str] = []
+    return await _end_unfinished(flow_run_ids, lambda: Crashed(message=message))
+
+
+def cancel_stale_flow_runs(flow_run_ids: list[str], message: str) -> list[str]:
+    """Set each of ``flow_run_ids`` that is not final ``Cancelled`` (forced); a sync call.
+
+    Used by a stop that finished a run whose worker was gone: its flow run would
+    otherwise stay ``Running`` while the run is ``cancelled``.
+
+    Returns:
+        The ids set ``Cancelled`` (a flow run that cannot be read or set is logged and left).
+    """
+    ended = run_coro_as_sync(_end_unfinished(flow_run_ids, lambda: Cancelled(message=message)))
+    return ended or []
+
+
+async def _end_unfinished(flow_run_ids: list[str], state: Callable[[], State]) -> list[str]:
+    ended: list[str] = []
     if not flow_run_ids:
-        return crashed
+        return ended
     try:
         async with get_client() as client:
             for flow_run_id in flow_run_ids:
@@ -58,15 +77,11 @@ async def crash_stale_flow_runs(flow_run_ids: list[str], message: str) -> list[s
                     flow_run = await client.read_flow_run(UUID(flow_run_id))
                     if flow_run.state is not None and flow_run.state.is_final():
                         continue
-                    await client.set_flow_run_state(
-                        UUID(flow_run_id),
-                        Crashed(message=message),
-                        force=True,
-                    )
+                    await client.set_flow_run_state(UUID(flow_run_id), state(), force=True)
                 except Exception as error:  # one flow run's failure must not stop the rest
-                    logger.warning("flow run %s not set Crashed: %s", flow_run_id, error)
+                    logger.warning("flow run %s not ended: %s", flow_run_id, error)
                 else:
-                    crashed.append(flow_run_id)
+                    ended.append(flow_run_id)
     except Exception as error:  # Prefect away
-        logger.warning("earlier flow runs %s not set Crashed: %s", flow_run_ids, error)
-    return crashed
+        logger.warning("earlier flow runs %s not ended: %s", flow_run_ids, error)
+    return ended

@@ -340,7 +340,7 @@ def create_local_link(settings: OrcaSettings, actor: Actor, name: str) -> LinkVi
         # Orca's own side on the emulator: fixed fake keys, never real credentials.
         orca_credentials=AwsCredentials(
             aws_access_key_id=SANDBOX_ACCESS_KEY,
-            aws_secret_access_key=SANDBOX_ACCESS_KEY,
+            aws_secret_access_key=SecretStr(SANDBOX_ACCESS_KEY),
             region_name=state.region,
         ),
     )

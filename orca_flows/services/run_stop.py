@@ -24,6 +24,7 @@ from orca_flows.domain.states import RunState
 from orca_flows.errors import InvalidStateError, OrcaError
 from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.api import prefect_api
+from orca_flows.prefect_adapter.flow_runs import cancel_stale_flow_runs
 from orca_flows.runners import Execution, ExecutionStatus, Runner, RunSpec, wait_for_execution
 from orca_flows.runners.factory import runner_for, spec_for
 from orca_flows.services.links import link_access
@@ -162,6 +163,7 @@ def stop_run(settings: OrcaSettings, actor: Actor, run_id: str) -> RunState:
     requested = _request_stop(settings, actor, run_id)
     if not isinstance(requested, _Kill):
         report_run(settings, run_id)  # orca.run.cancelled: no worker will report it
+        _end_flow_runs(settings, run_id)
         return requested
     if requested.held:
         return requested.was
@@ -193,4 +195,16 @@ def stop_run(settings: OrcaSettings, actor: Actor, run_id: str) -> RunState:
             cancelled = True
     if cancelled:
         report_run(settings, run_id)  # orca.run.cancelled (the worker that would is gone)
+        _end_flow_runs(settings, run_id)
     return requested.was
+
+
+def _end_flow_runs(settings: OrcaSettings, run_id: str) -> None:
+    """End ``Cancelled`` the flow runs a gone worker left unfinished for a run stopped here.
+
+    Only for a run this call finished: a live worker's flow run ends Cancelled itself.
+    """
+    with unit_of_work(settings) as session:
+        flow_run_ids = runs_repo.flow_run_ids(session, run_id)
+    with prefect_api(settings):  # best effort: logged, never raised
+        cancel_stale_flow_runs(flow_run_ids, f"run {run_id} stopped; its worker was gone")

@@ -75,7 +75,7 @@ class _Intent:
     previous: DeploymentSpec | None  # None: this command created the row
 
 
-def _spec(schedule: Schedule, pipeline: Pipeline) -> DeploymentSpec:
+def _spec(schedule: Schedule, pipeline: Pipeline, work_pool: str) -> DeploymentSpec:
     return DeploymentSpec(
         schedule_id=schedule.id,
         owner_id=pipeline.owner_id,
@@ -85,6 +85,7 @@ def _spec(schedule: Schedule, pipeline: Pipeline) -> DeploymentSpec:
         timezone=schedule.timezone,
         anchor=schedule.created_at,
         active=schedule.active,
+        work_pool=work_pool,
     )
 
 
@@ -120,10 +121,11 @@ def _write_intent(
     active: bool | None = None,
 ) -> _Intent:
     """Step 1: the row takes the new timing and/or active flag (created with a timing)."""
+    pool = settings.schedule_work_pool
     with unit_of_work(settings) as session:
         pipeline = get_pipeline(session, actor, pipeline_name)
         schedule = schedules_repo.get_schedule_of_pipeline(session, pipeline.id)
-        previous = None if schedule is None else _spec(schedule, pipeline)
+        previous = None if schedule is None else _spec(schedule, pipeline, pool)
         if schedule is None:
             if timing is None:
                 raise _no_schedule(pipeline_name)
@@ -139,7 +141,7 @@ def _write_intent(
         if active is not None:
             schedule.active = active
         session.flush()
-        return _Intent(_spec(schedule, pipeline), schedule.deployment_id, previous)
+        return _Intent(_spec(schedule, pipeline, pool), schedule.deployment_id, previous)
 
 
 def _record(

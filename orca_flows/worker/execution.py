@@ -385,6 +385,9 @@ async def execute_run(run_id: str, pipeline: str = "", attempt: int = 0) -> Stat
             watcher.cancel()
     if not await asyncio.to_thread(claims.is_finished, context.settings, run_id):
         return state  # left to another worker: its flow run publishes the artifacts
+    if not state.is_cancelled() and await flow_runs.cancel_requested(flow_run_id):
+        # A cancel that came as the run ended: Prefect takes only Cancelled from Cancelling.
+        state = Cancelled(message=f"cancel requested as the run ended; {state.message}")
     await publish_run_artifacts(context.settings, run_id, flow_run_id)
     if context.standalone and labels is not None:
         # No worker holds the run's message (the worker that receives it drops it now):

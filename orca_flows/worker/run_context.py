@@ -107,7 +107,7 @@ def claim_standalone(settings: OrcaSettings, run_id: str, flow_run_id: str) -> S
         return Standalone(final=final)
     if claim.action == ClaimAction.BUSY:
         raise InvalidStateError(
-            f"run {run_id} is being executed by {claim.detail.removeprefix('held by ')}; "
+            f"run {run_id} is busy ({claim.detail}): "
             "its own flow run reports it. Wait for it to finish, or stop it with "
             f"`orca run stop {run_id}` (or cancel that flow run in Prefect)."
         )

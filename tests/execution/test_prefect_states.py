@@ -10,6 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from uuid import UUID
 
@@ -148,6 +149,25 @@ def test_orca_run_stop_ends_the_flow_run_cancelled(
     assert gone(pid)
     state = _final_flow_run(orca, run_id)
     assert state.type == StateType.CANCELLED, state
+
+
+def test_orca_run_stop_after_its_worker_died_ends_the_flow_run_cancelled(
+    orca: Orca, ledger: Ledger, workers: Workers, pid_file: Path
+) -> None:
+    [doomed] = workers.start(1, **TIMINGS)
+    run_id, pid = _forever(orca, ledger, pid_file)
+    [flow_run_id] = _flow_run_ids(orca, run_id)
+    doomed.kill()  # its flow run is left Running, and no worker is left to take over
+    doomed.wait()
+    time.sleep(float(TIMINGS["ORCA_WORKER_LEASE_SECONDS"]) + 1)  # the dead worker's lease lapses
+
+    orca.cli("run", "stop", run_id)  # the stop kills the script itself
+
+    assert orca.show(run_id)["state"] == "cancelled"
+    assert gone(pid)
+    state = _state(flow_run_id)
+    assert state.type == StateType.CANCELLED, state
+    assert run_id in (state.message or "")
 
 
 def test_prefect_flow_run_cancel_stops_the_orca_run(

@@ -11,6 +11,7 @@ import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from orca_flows.db.models import Pipeline
+from orca_flows.settings import get_settings
 from tests.schedules.conftest import (
     orca,
     planned_runs,
@@ -49,7 +50,8 @@ def test_set_creates_a_deployment_with_the_schedule_tags_and_parameters(etl: Pip
     }
     assert "pipeline 'etl'" in deployment.description and "orca schedule" in deployment.description
     assert deployment.entrypoint == "orca_flows.flows.submit.submit_pipeline_run"
-    assert deployment.work_pool_name is None  # served by `orca serve`, no work pool
+    # The process pool `orca serve` works on, created by the first `orca schedule set`.
+    assert deployment.work_pool_name == get_settings().schedule_work_pool
     fire_times = [datetime.fromisoformat(moment) for moment in view["next_fire_times"]]
     assert [
         later - earlier for earlier, later in zip(fire_times, fire_times[1:], strict=False)

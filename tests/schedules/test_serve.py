@@ -8,10 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import DeploymentUpdate
 from sqlalchemy import select
 
 from orca_flows.db.engine import session_scope
@@ -53,38 +57,67 @@ def etl(sandbox: SandboxState, ann: User) -> str:
 
 
 @pytest.fixture
-def serve_log(tmp_path: Path, orca_home: Path) -> Iterator[Path]:
-    """`orca serve` in its own process (Orca's database and Prefect API from this test)."""
+def pool(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A work pool of this test's own: the Prefect server is shared by the session's tests."""
+    name = f"orca-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("ORCA_SCHEDULE_WORK_POOL", name)
+    return name
+
+
+@pytest.fixture
+def serve(tmp_path: Path, orca_home: Path, pool: str) -> Iterator[Callable[[], Path]]:
+    """Start `orca serve` in its own process (this test's database, pool and Prefect API)."""
     log = tmp_path / "serve.log"
-    env = os.environ | {
-        "ORCA_HOME": str(orca_home),
-        "ORCA_DATABASE_URL": get_settings().effective_database_url,
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-c", _SERVE, "--refresh", "1"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    yield log
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> Path:
+        env = os.environ | {
+            "ORCA_HOME": str(orca_home),
+            "ORCA_DATABASE_URL": get_settings().effective_database_url,
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+        }
+        with log.open("wb") as out:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _SERVE, "--refresh", "1"],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            )
+        return log
+
+    yield start
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        assert process.returncode == 0, log.read_text()[-4000:]
+
+
+def _strip_pool(deployment_id: str) -> None:
+    """Make the deployment one written before work pools (no pool, as Orca <= issue 11 did)."""
+    with get_client(sync_client=True) as client:
+        client.update_deployment(UUID(deployment_id), DeploymentUpdate(work_pool_name=None))
 
 
 def test_serve_fires_the_schedule_and_pause_stops_it(
-    etl: str, serve_log: Path, min_interval: Callable[[int], None]
+    etl: str, serve: Callable[[], Path], pool: str, min_interval: Callable[[int], None]
 ) -> None:
     min_interval(INTERVAL)
     created = orca("schedule", "set", etl, "--interval", str(INTERVAL), "--json")
     assert created.exit_code == 0, created.output
     schedule_id = json.loads(created.stdout)["id"]
+    deployment_id = json.loads(created.stdout)["deployment_id"]
+    deployment = read_deployment(deployment_id)
+    assert deployment is not None and deployment.work_pool_name == pool
+    # As if written by an older Orca: `orca serve` moves it into the pool and fires it.
+    _strip_pool(deployment_id)
+    serve_log = serve()
     requested_by = f"schedule:{schedule_id}"
 
     _wait_for(
@@ -112,4 +145,4 @@ def test_serve_fires_the_schedule_and_pause_stops_it(
     removed = orca("schedule", "remove", etl)
     assert removed.exit_code == 0, removed.output
     assert schedule_rows() == []
-    assert read_deployment(json.loads(created.stdout)["deployment_id"]) is None
+    assert read_deployment(deployment_id) is None
