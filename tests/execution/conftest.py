@@ -15,13 +15,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from orca_flows.cli.main import app
+from orca_flows.db.base import utcnow
 from orca_flows.db.engine import session_scope
 from orca_flows.db.models import Run, User
 from orca_flows.domain.actor import Actor
@@ -265,3 +268,20 @@ def pid_file(tmp_path: Path) -> Iterator[Path]:
     for pid in map(int, path.read_text().split() if path.exists() else []):
         if not gone(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def run_events(api_url: str, run_id: str) -> list[dict[str, Any]]:
+    """The events the server has stored for run ``run_id`` (its events API)."""
+    response = httpx.post(
+        f"{api_url}/events/filter",
+        json={
+            "filter": {
+                "any_resource": {"id": [f"orca.run.{run_id}"]},
+                "occurred": {"since": (utcnow() - timedelta(hours=1)).isoformat()},
+            },
+            "limit": 50,
+        },
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()["events"]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -24,7 +25,7 @@ from orca_flows.db.engine import session_scope
 from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.prefect_adapter import link_access
 from orca_flows.worker.execution import execute_run
-from tests.execution.conftest import Ledger, Orca, Workers, gone, wait_until
+from tests.execution.conftest import Ledger, Orca, Workers, gone, run_events, wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.usefixtures("prefect_server")]
 
@@ -138,7 +139,7 @@ def _forever(orca: Orca, ledger: Ledger, pid_file: Path) -> tuple[str, int]:
 
 
 def test_orca_run_stop_ends_the_flow_run_cancelled(
-    orca: Orca, ledger: Ledger, workers: Workers, pid_file: Path
+    orca: Orca, ledger: Ledger, workers: Workers, pid_file: Path, prefect_server: Any
 ) -> None:
     workers.start(1)
     run_id, pid = _forever(orca, ledger, pid_file)
@@ -149,6 +150,18 @@ def test_orca_run_stop_ends_the_flow_run_cancelled(
     assert gone(pid)
     state = _final_flow_run(orca, run_id)
     assert state.type == StateType.CANCELLED, state
+    # What an automation sees: the worker's running and cancelled events, in order, each
+    # naming the execution's flow run.
+    wanted = ["orca.run.queued", "orca.run.running", "orca.run.cancelled"]
+
+    def events() -> list[dict[str, Any]] | None:
+        found = sorted(run_events(prefect_server.api_url, run_id), key=lambda e: e["occurred"])
+        return found if [event["event"] for event in found] == wanted else None
+
+    flow_run_id = _flow_run_ids(orca, run_id)[-1]
+    for event in wait_until(events, 30, f"the events {wanted}")[1:]:
+        related = {r["prefect.resource.role"]: r["prefect.resource.id"] for r in event["related"]}
+        assert related["flow-run"] == f"prefect.flow-run.{flow_run_id}", event
 
 
 def test_orca_run_stop_after_its_worker_died_ends_the_flow_run_cancelled(

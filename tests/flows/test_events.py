@@ -21,7 +21,6 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 from prefect import flow
 from prefect.blocks.webhook import Webhook
@@ -39,24 +38,7 @@ from orca_flows.domain.states import RunState
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.services.links import link_access
 from orca_flows.services.run_reports import publish_run_artifacts, report_run
-from tests.execution.conftest import ORCA, Ledger, Orca, wait_until
-
-
-def _events(api_url: str, run_id: str) -> list[dict[str, Any]]:
-    """The events the server has stored for run ``run_id`` (its events API)."""
-    response = httpx.post(
-        f"{api_url}/events/filter",
-        json={
-            "filter": {
-                "any_resource": {"id": [f"orca.run.{run_id}"]},
-                "occurred": {"since": (utcnow() - timedelta(hours=1)).isoformat()},
-            },
-            "limit": 50,
-        },
-        timeout=10,
-    )
-    response.raise_for_status()
-    return response.json()["events"]
+from tests.execution.conftest import ORCA, Ledger, Orca, run_events, wait_until
 
 
 def test_orca_run_start_delivers_the_queued_event(
@@ -70,7 +52,7 @@ def test_orca_run_start_delivers_the_queued_event(
     run_id = started.stdout.strip().splitlines()[-1]
 
     events = wait_until(
-        lambda: _events(prefect_server.api_url, run_id), 30, "orca.run.queued stored"
+        lambda: run_events(prefect_server.api_url, run_id), 30, "orca.run.queued stored"
     )
     (event,) = events
     assert event["event"] == "orca.run.queued"
