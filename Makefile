@@ -1,11 +1,12 @@
 # Two entry points for a fresh machine (Python 3.11, pip, apt as root):
 #   make demo   - the whole product on the local sandbox
-#   make test   - the whole test suite (installs MariaDB if it is missing)
+#   make test   - the whole test suite (installs MariaDB, PostgreSQL, nginx if missing)
+# Also: make prod-local - the production profile on this machine (Ctrl-C stops it)
 VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install system-deps clean
+.PHONY: demo test lint install system-deps clean prod-local
 # The packages mypy checks (issue 9: at least domain, db, aws, worker, runners).
 MYPY_PACKAGES := -p orca_flows.domain -p orca_flows.db -p orca_flows.aws -p orca_flows.runners \
 	-p orca_flows.worker -p orca_emulator -m orca_flows.settings -m orca_flows.errors -m orca_flows.logs
@@ -21,6 +22,10 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/orca demo $(ARGS)
 
+# PostgreSQL + Prefect server, MariaDB, the AWS emulator, 3 workers, orca serve and orca ui.
+prod-local: install system-deps
+	$(VENV)/bin/python -m orca_flows.local.profile $(ARGS)
+
 system-deps:
 	bash scripts/system-deps.sh
 
@@ -30,9 +35,10 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(MYPY_PACKAGES)
 
-# The MariaDB leg and the browser test fail instead of skipping when their servers are missing.
+# The MariaDB leg, the browser test and the production profile's test fail instead of
+# skipping when their servers are missing.
 test: lint system-deps
-	ORCA_REQUIRE_MYSQL=1 ORCA_REQUIRE_BROWSER=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
+	ORCA_REQUIRE_MYSQL=1 ORCA_REQUIRE_BROWSER=1 ORCA_REQUIRE_PROFILE=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -24,9 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from orca_flows.db.engine import dispose_engines, get_engine, session_scope
 from orca_flows.db.models import User
 from orca_flows.local.sandbox import SandboxState, start_sandbox, stop_sandbox
+from orca_flows.local.servers import (
+    DatabaseServer,
+    create_mariadb_database,
+    find_mariadbd,
+    start_mariadb,
+)
 from orca_flows.services.users import add_user
 from orca_flows.settings import get_settings
-from tests.support.mariadb import MariaDB, find_mariadbd, start_mariadb
 from tests.support.prefect_server import PrefectServer, start_prefect_server
 
 # Autouse: no network call (AWS, Prefect, HTTP) while a database transaction is open
@@ -62,7 +67,7 @@ _database_numbers = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB | None]:
+def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseServer | None]:
     """One MariaDB server for the whole session (``None`` when an external URL is given)."""
     if _MYSQL_URL:
         yield None
@@ -72,7 +77,7 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB | None
             "ORCA_REQUIRE_MYSQL=1 but no mariadbd binary was found: "
             "apt-get install mariadb-server, or set ORCA_TEST_MYSQL_URL."
         )
-    server = start_mariadb(_MARIADBD, tmp_path_factory.mktemp("mariadb"))
+    server = start_mariadb(tmp_path_factory.mktemp("mariadb"), _MARIADBD)
     yield server
     server.stop()
 
@@ -83,7 +88,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'orca-test.db'}"
     else:
-        server: MariaDB | None = request.getfixturevalue("mariadb")
+        server: DatabaseServer | None = request.getfixturevalue("mariadb")
         name = f"orca_test_{os.getpid()}_{next(_database_numbers)}"
         if server is None:
             import pymysql
@@ -100,7 +105,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
                 cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
             url = base.set(database=name).render_as_string(hide_password=False)
         else:
-            url = server.create_database(name)
+            url = create_mariadb_database(server, name)
     yield url
     dispose_engines()
 
