@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from orca_flows.domain.actor import Actor
 from orca_flows.errors import OrcaError
-from orca_flows.services.users import resolve_actor
-from orca_flows.settings import OrcaSettings, get_settings
+
+if TYPE_CHECKING:
+    from orca_flows.domain.actor import Actor
+    from orca_flows.settings import OrcaSettings
 
 __all__ = [
     "JsonOption",
@@ -43,7 +44,9 @@ def exits_on_error(command: Callable[P, R]) -> Callable[P, R]:
         except OrcaError as error:
             err_console.print(f"[bold red]Error:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from error
-        except (BotoCoreError, ClientError) as error:
+        except Exception as error:
+            if not _is_aws_error(error):
+                raise
             # Retries (standard mode) are exhausted by the time this surfaces.
             err_console.print(
                 f"[bold red]Error:[/] an AWS call failed after retries: {error}. Check the "
@@ -55,6 +58,15 @@ def exits_on_error(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from error
 
     return wrapper
+
+
+def _is_aws_error(error: Exception) -> bool:
+    # botocore is imported only by the commands that call AWS: if it is not loaded, the
+    # error is not one of its own (and `orca --help` need not pay its import).
+    exceptions = sys.modules.get("botocore.exceptions")
+    return exceptions is not None and isinstance(
+        error, (exceptions.BotoCoreError, exceptions.ClientError)
+    )
 
 
 def print_json(value: Any) -> None:
@@ -78,5 +90,8 @@ def acting(user: str | None) -> tuple[OrcaSettings, Actor]:
         InvalidInputError: No user was named.
         NotFoundError: No user has this email.
     """
+    from orca_flows.services.users import resolve_actor
+    from orca_flows.settings import get_settings
+
     settings = get_settings()
     return settings, resolve_actor(settings, user or settings.user)

@@ -7,9 +7,6 @@ from typing import Annotated
 import typer
 
 from orca_flows.cli.common import exits_on_error
-from orca_flows.flows.serving import serve_schedules
-from orca_flows.logs import configure_logging
-from orca_flows.settings import get_settings
 
 __all__ = ["serve"]
 
@@ -30,5 +27,10 @@ def serve(
     ] = 10.0,
 ) -> None:
     """Fire Orca's schedules: a Prefect process worker on ORCA_SCHEDULE_WORK_POOL (Ctrl-C stops)."""
+    # Imported here: Prefect's worker is only this command's start-up.
+    from orca_flows.flows.serving import serve_schedules
+    from orca_flows.logs import configure_logging
+    from orca_flows.settings import get_settings
+
     configure_logging()
     serve_schedules(get_settings(), limit=limit, refresh_seconds=refresh)

@@ -7,9 +7,6 @@ from typing import Annotated
 import typer
 
 from orca_flows.cli.common import console, exits_on_error
-from orca_flows.logs import configure_logging
-from orca_flows.settings import get_settings
-from orca_flows.worker import WorkerOptions, run_worker
 
 
 @exits_on_error
@@ -26,6 +23,11 @@ def worker(
     ] = None,
 ) -> None:
     """Take runs off the linked accounts' queues and execute them, in order per key."""
+    # Imported here: `orca --help` and every other command skip the worker's start-up.
+    from orca_flows.logs import configure_logging
+    from orca_flows.settings import get_settings
+    from orca_flows.worker import WorkerOptions, run_worker
+
     configure_logging()
     options = WorkerOptions(tuple(link or ()), concurrency, max_runs, idle_exit)
     finished = run_worker(get_settings(), options)
