@@ -21,7 +21,7 @@ from orca_flows.cli.common import (
 )
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.states import RunState
-from orca_flows.services import runs
+from orca_flows.services import run_views
 from orca_flows.settings import OrcaSettings
 
 app = typer.Typer(help="Runs: start, stop, watch.", no_args_is_help=True)
@@ -39,6 +39,8 @@ def start(
     user: UserOption = None,
 ) -> None:
     """Queue a run; prints its id."""
+    from orca_flows.services import runs  # AWS and Prefect: only when used
+
     settings, actor = acting(user)
     submitted = runs.submit_run(settings, actor, pipeline, requested_by=f"user:{actor.user_id}")
     typer.echo(submitted.run_id)
@@ -53,6 +55,8 @@ def start(
 
 def _wait(settings: OrcaSettings, actor: Actor, run_id: str) -> RunState:
     """Poll the run until it finishes, showing each state change on stderr."""
+    from orca_flows.services import runs  # AWS and Prefect: only when used
+
     last = None
     while True:
         view = runs.view_run(settings, actor, run_id, with_outputs=False)
@@ -74,6 +78,8 @@ def stop(run_id: RunIdArgument, user: UserOption = None) -> None:
     A running run is ``cancelling`` until its process is confirmed dead, then
     ``cancelled``; the next run of its ordering key waits until then.
     """
+    from orca_flows.services import runs  # AWS and Prefect: only when used
+
     settings, actor = acting(user)
     was = runs.stop_run(settings, actor, run_id)
     view = runs.view_run(settings, actor, run_id, with_outputs=False)
@@ -103,11 +109,12 @@ def list_(
     json_output: JsonOption = False,
 ) -> None:
     """List your runs, newest first."""
-    views = runs.list_runs(
-        *acting(user), pipeline=pipeline, state=state, limit=limit, with_outputs=json_output
-    )
+    # Rows only: no AWS, no Prefect (one listing per run would load the link's access for
+    # each); `orca run show RUN_ID --json` lists a run's outputs.
+    views = run_views.list_runs(*acting(user), pipeline=pipeline, state=state, limit=limit)
     if json_output:
-        print_json([dataclasses.asdict(view) for view in views])
+        print_json([{k: v for k, v in dataclasses.asdict(view).items() if k != "outputs"}
+                    for view in views])  # fmt: skip
         return
     table = Table("id", "pipeline", "state", "key/seq", "attempt", "exit", "requested")
     for v in views:
@@ -127,6 +134,8 @@ def list_(
 @exits_on_error
 def show(run_id: RunIdArgument, user: UserOption = None, json_output: JsonOption = False) -> None:
     """Show one run: state, times, where it ran, its log and outputs."""
+    from orca_flows.services import runs  # AWS and Prefect: only when used
+
     view = runs.view_run(*acting(user), run_id)
     if json_output:
         print_json(dataclasses.asdict(view))
@@ -148,6 +157,8 @@ def logs(
     user: UserOption = None,
 ) -> None:
     """Print the run's log (stdout and stderr together)."""
+    from orca_flows.services import runs  # AWS and Prefect: only when used
+
     settings, actor = acting(user)
     offset = 0
     while True:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from orca_flows.db.models import Pipeline, Run, ScriptVersion
 from orca_flows.domain.rules import check_local_runner_allowed, parse_targets
-from orca_flows.domain.s3_layout import attempt_prefix, log_key, s3_uri, ssm_output_prefix
+from orca_flows.domain.s3_layout import s3_uri, ssm_output_prefix
 from orca_flows.errors import InvalidStateError
 from orca_flows.prefect_adapter.link_access import LinkAccess
 from orca_flows.runners import LocalRunner, Runner, RunSpec, SsmRunner
@@ -16,7 +16,6 @@ from orca_flows.settings import OrcaSettings
 __all__ = [
     "check_can_start",
     "delivery_timeout_seconds",
-    "log_uri",
     "output_uri",
     "runner_for",
     "spec_for",
@@ -27,12 +26,6 @@ def output_uri(run: Run, bucket: str) -> str:
     """The run's S3 prefix: each attempt's log, outputs/ and exit-code live in its
     ``attempts/<n>/`` folder under it."""
     return s3_uri(bucket, run.s3_prefix or "")
-
-
-def log_uri(run: Run, bucket: str) -> str:
-    """The log of the run's current attempt in S3 (live while it runs): the last one, whose
-    result the run took once it is over."""
-    return s3_uri(bucket, log_key(attempt_prefix(run.s3_prefix or "", run.attempt)))
 
 
 def spec_for(run: Run, pipeline: Pipeline, version: ScriptVersion, bucket: str) -> RunSpec:

@@ -10,7 +10,6 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 from prefect.settings import get_current_settings
@@ -25,18 +24,17 @@ from orca_flows.db.repositories import runs as runs_repo
 from orca_flows.domain.actor import Actor
 from orca_flows.domain.environment import check_environment
 from orca_flows.domain.s3_layout import LOG_KEY, OUTPUTS_PREFIX, attempt_prefix, run_prefix
-from orca_flows.domain.states import RunState
 from orca_flows.domain.views import RunView
 from orca_flows.errors import InvalidInputError, InvalidStateError, OrcaError
 from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.api import prefect_api
 from orca_flows.prefect_adapter.link_access import LinkAccess
-from orca_flows.runners.factory import log_uri
 from orca_flows.services.links import link_access
 from orca_flows.services.lookup import get_pipeline, get_run
 from orca_flows.services.pipelines import resolve_ordering_key
 from orca_flows.services.run_reports import report_run
 from orca_flows.services.run_stop import stop_run
+from orca_flows.services.run_views import run_view
 from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
 
@@ -46,7 +44,6 @@ __all__ = [
     "RunOutput",
     "Submitted",
     "earlier_submit",
-    "list_runs",
     "message_body",
     "read_log",
     "run_details",
@@ -227,35 +224,6 @@ def earlier_submit(settings: OrcaSettings, actor: Actor, key: str | None) -> Sub
         return Submitted(run.id, run.sequence, run.ordering_key, run.sqs_message_id is not None)
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _run_view(run: Run, outputs: tuple[str, ...] = ()) -> RunView:
-    """The one builder of ``RunView`` (inside a unit of work; no I/O)."""
-    return RunView(
-        id=run.id,
-        pipeline=run.pipeline.name,
-        state=run.state,
-        ordering_key=run.ordering_key,
-        sequence=run.sequence,
-        attempt=run.attempt,
-        exit_code=run.exit_code,
-        requested_at=run.requested_at.isoformat(),
-        requested_by=run.requested_by,
-        started_at=_iso(run.started_at),
-        finished_at=_iso(run.finished_at),
-        script_version=run.script_version.version,
-        script_sha256=run.script_version.sha256,
-        command_id=run.command_id,
-        instance_id=run.instance_id,
-        flow_run_id=run.flow_run_id,
-        log_uri=log_uri(run, run.pipeline.link.bucket or ""),
-        outputs=outputs,
-        error=run.error_summary,
-    )
-
-
 @dataclass(frozen=True)
 class _Files:
     """Where a run's files are: read inside a unit, used after it.
@@ -292,51 +260,11 @@ def _with_outputs(settings: OrcaSettings, view: RunView, files: _Files) -> RunVi
         return replace(view, outputs=tuple(out.uri for out in _outputs(files.bucket())))
 
 
-def list_runs(
-    settings: OrcaSettings,
-    actor: Actor,
-    *,
-    pipeline: str | None = None,
-    state: str | None = None,
-    since: datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
-    with_outputs: bool = False,
-) -> list[RunView]:
-    """The actor's runs, newest first, filtered and paginated in the database.
-
-    Args:
-        with_outputs: Also list each finished run's outputs (one S3 listing per run,
-            after the unit of work).
-
-    Raises:
-        InvalidInputError: An unknown state.
-        NotFoundError: The actor has no pipeline ``pipeline``.
-    """
-    if state is not None and state not in set(RunState):
-        raise InvalidInputError("state", f"state {state!r} must be one of: {', '.join(RunState)}.")
-    with unit_of_work(settings) as session:
-        pipeline_id = get_pipeline(session, actor, pipeline).id if pipeline else None
-        found = runs_repo.list_runs(
-            session,
-            actor.user_id,
-            pipeline_id=pipeline_id,
-            state=state,
-            since=since,
-            limit=limit,
-            offset=offset,
-        )
-        listed = [(_run_view(run), _Files.of(run)) for run in found]
-    if not with_outputs:
-        return [view for view, _ in listed]
-    return [_with_outputs(settings, view, files) for view, files in listed]
-
-
 def _read(settings: OrcaSettings, actor: Actor, run_id: str) -> tuple[RunView, _Files]:
     with unit_of_work(settings) as session:
         run = get_run(session, actor, run_id)
         flow_runs = tuple(runs_repo.flow_run_ids(session, run.id))
-        return replace(_run_view(run), flow_run_ids=flow_runs), _Files.of(run)
+        return replace(run_view(run), flow_run_ids=flow_runs), _Files.of(run)
 
 
 def view_run(

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -17,7 +18,7 @@ from orca_flows.cli.main import GROUPS, app
 HEAVY = ("prefect", "sqlalchemy", "boto3", "botocore", "alembic", "prefect_aws")
 
 
-def _imported_after(*args: str) -> list[str]:
+def _imported_after(*args: str, home: Path | None = None) -> list[str]:
     """The heavy packages a fresh interpreter has imported after `orca ARGS`."""
     code = (
         "import json, sys\n"
@@ -31,6 +32,8 @@ def _imported_after(*args: str) -> list[str]:
     # Without the transaction guard's sitecustomize (it imports SQLAlchemy and botocore to
     # watch them): this measures what `orca` itself imports.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if home is not None:
+        env["ORCA_HOME"] = str(home)
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
@@ -44,6 +47,13 @@ def test_orca_help_imports_none_of_the_heavy_packages() -> None:
 def test_a_groups_help_imports_only_its_own_module() -> None:
     # `orca user --help` needs the users' module, not Prefect's worker or the schedules.
     assert "prefect_aws" not in _imported_after("ui", "--help")
+
+
+def test_run_list_reads_rows_without_prefect_or_aws(tmp_path: Path) -> None:
+    # Issue 13 (P4, P7): listing runs must not load a link's access per run, nor pay
+    # Prefect's import; `orca run show` is where outputs are listed.
+    imported = _imported_after("run", "list", "--json", "--user", "a@example.com", home=tmp_path)
+    assert not {"prefect", "boto3", "botocore", "prefect_aws"} & set(imported), imported
 
 
 @pytest.mark.parametrize("name", sorted(GROUPS))

@@ -17,8 +17,8 @@ from orca_flows.db.models import CloudLink, Pipeline, Run
 from orca_flows.domain.s3_layout import exit_code_key, run_prefix, s3_uri, split_s3_uri
 from orca_flows.errors import InvalidInputError
 from orca_flows.runners import LocalRunner, RunSpec
-from orca_flows.runners.factory import log_uri
 from orca_flows.services.run_outputs import output_name
+from orca_flows.services.run_views import log_uri
 from orca_flows.services.runs import _Files
 
 pytestmark = pytest.mark.sandbox
