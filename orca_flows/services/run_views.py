@@ -7,10 +7,7 @@ import). Outputs, logs and submits are ``orca_flows.services.runs``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-
-from sqlalchemy.orm import Session
 
 from orca_flows.db.models import Run
 from orca_flows.db.repositories import runs as runs_repo
@@ -23,7 +20,7 @@ from orca_flows.services.lookup import get_pipeline
 from orca_flows.services.unit_of_work import unit_of_work
 from orca_flows.settings import OrcaSettings
 
-__all__ = ["find_runs", "list_runs", "log_uri", "run_view"]
+__all__ = ["list_runs", "log_uri", "run_view"]
 
 
 def log_uri(run: Run, bucket: str) -> str:
@@ -61,36 +58,6 @@ def run_view(run: Run, outputs: tuple[str, ...] = ()) -> RunView:
     )
 
 
-def find_runs(
-    session: Session,
-    actor: Actor,
-    *,
-    pipeline: str | None = None,
-    state: str | None = None,
-    since: datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> Sequence[Run]:
-    """The actor's runs, newest first, filtered and paginated in the database.
-
-    Raises:
-        InvalidInputError: An unknown state.
-        NotFoundError: The actor has no pipeline ``pipeline``.
-    """
-    if state is not None and state not in set(RunState):
-        raise InvalidInputError("state", f"state {state!r} must be one of: {', '.join(RunState)}.")
-    pipeline_id = get_pipeline(session, actor, pipeline).id if pipeline else None
-    return runs_repo.list_runs(
-        session,
-        actor.user_id,
-        pipeline_id=pipeline_id,
-        state=state,
-        since=since,
-        limit=limit,
-        offset=offset,
-    )
-
-
 def list_runs(
     settings: OrcaSettings,
     actor: Actor,
@@ -107,11 +74,14 @@ def list_runs(
         InvalidInputError: An unknown state.
         NotFoundError: The actor has no pipeline ``pipeline``.
     """
+    if state is not None and state not in set(RunState):
+        raise InvalidInputError("state", f"state {state!r} must be one of: {', '.join(RunState)}.")
     with unit_of_work(settings) as session:
-        found = find_runs(
+        pipeline_id = get_pipeline(session, actor, pipeline).id if pipeline else None
+        found = runs_repo.list_runs(
             session,
-            actor,
-            pipeline=pipeline,
+            actor.user_id,
+            pipeline_id=pipeline_id,
             state=state,
             since=since,
             limit=limit,
