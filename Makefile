@@ -7,9 +7,8 @@ PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint install system-deps clean prod-local
-# The packages mypy checks (issue 9: at least domain, db, aws, worker, runners).
-MYPY_PACKAGES := -p orca_flows.domain -p orca_flows.db -p orca_flows.aws -p orca_flows.runners \
-	-p orca_flows.worker -p orca_emulator -m orca_flows.settings -m orca_flows.errors -m orca_flows.logs
+# The packages mypy checks: all of Orca's code (the blocks, the emulator and the web app too).
+MYPY_PACKAGES := -p orca_flows -p orca_blocks -p orca_emulator -p ui
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

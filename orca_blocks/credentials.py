@@ -7,7 +7,7 @@ from typing import Any, Self
 
 import boto3
 import botocore.session
-from botocore.credentials import DeferredRefreshableCredentials
+from botocore.credentials import CredentialProvider, DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 from prefect.blocks.abstract import CredentialsBlock
 from prefect_aws import AwsCredentials
@@ -25,6 +25,26 @@ __all__ = ["OrcaLinkedCloudCredentials"]
 # Client factories by block settings (see OrcaLinkedCloudCredentials.client_factory).
 _FACTORIES: dict[str, ClientFactory] = {}
 _FACTORIES_LOCK = threading.Lock()
+
+
+# The package's own file, orca_blocks/assets/orca.png, as served from the repository.
+_LOGO_URL = (
+    "https://raw.githubusercontent.com/orca-orchestration/orca/main/orca_blocks/assets/orca.png"
+)
+_DOCUMENTATION_URL = "https://github.com/orca-orchestration/orca/blob/main/docs/cloud-setup.md"
+
+
+class _AssumeRoleProvider(CredentialProvider):
+    """A credential provider that assumes the link's role, refreshed before it expires."""
+
+    METHOD = "assume-role"
+
+    def __init__(self, assume: Any) -> None:
+        super().__init__()
+        self._assume = assume
+
+    def load(self) -> DeferredRefreshableCredentials:
+        return DeferredRefreshableCredentials(refresh_using=self._assume, method=self.METHOD)
 
 
 class OrcaLinkedCloudCredentials(CredentialsBlock):
@@ -55,11 +75,9 @@ class OrcaLinkedCloudCredentials(CredentialsBlock):
 
     _block_type_name = "Orca Linked Cloud Credentials"
     _block_type_slug = "orca-linked-cloud-credentials"
-    # The package's own file, orca_blocks/assets/orca.png, as served from the repository.
-    _logo_url = (
-        "https://raw.githubusercontent.com/orca-orchestration/orca/main/orca_blocks/assets/orca.png"
-    )
-    _documentation_url = "https://github.com/orca-orchestration/orca/blob/main/docs/cloud-setup.md"
+    # Strings, as Prefect's own blocks give them (its schema turns them into URLs).
+    _logo_url = _LOGO_URL  # type: ignore[assignment]
+    _documentation_url = _DOCUMENTATION_URL  # type: ignore[assignment]
     _description = (
         "Access to a user's AWS account through the IAM role and ExternalId of an Orca "
         "link; the assumed-role credentials are refreshed before they expire."
@@ -164,10 +182,11 @@ class OrcaLinkedCloudCredentials(CredentialsBlock):
         # prefect-aws's AwsCredentials(assume_role_arn=...) assumes the role once and
         # hands out static keys, which expire under a long-lived worker (ExpiredToken
         # after session_duration_seconds). Refreshable credentials call _assume_role
-        # again shortly before expiry, under botocore's lock.
-        botocore_session._credentials = DeferredRefreshableCredentials(
-            refresh_using=self._assume_role, method="assume-role"
-        )
+        # again shortly before expiry, under botocore's lock. They are the first provider
+        # of the session's credential chain (botocore's public resolver API), so nothing
+        # from the environment or a profile is ever used instead.
+        resolver = botocore_session.get_component("credential_provider")
+        resolver.insert_before("env", _AssumeRoleProvider(self._assume_role))
         return boto3.Session(botocore_session=botocore_session, region_name=self.region_name)
 
     def client_factory(self) -> ClientFactory:

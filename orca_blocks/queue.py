@@ -47,8 +47,8 @@ class OrcaRunQueue(Block):
 
     _block_type_name = "Orca Run Queue"
     _block_type_slug = "orca-run-queue"
-    _logo_url = OrcaLinkedCloudCredentials._logo_url
-    _documentation_url = OrcaLinkedCloudCredentials._documentation_url
+    _logo_url = OrcaLinkedCloudCredentials._logo_url  # type: ignore[assignment]
+    _documentation_url = OrcaLinkedCloudCredentials._documentation_url  # type: ignore[assignment]
     _description = (
         "The SQS FIFO queue of a linked AWS account where Orca's runs wait, in order, and "
         "how Orca's workers poll it; workers pick up an edit within 30 seconds."

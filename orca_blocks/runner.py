@@ -45,8 +45,8 @@ class OrcaEc2Runner(Block):
 
     _block_type_name = "Orca EC2 Runner"
     _block_type_slug = "orca-ec2-runner"
-    _logo_url = OrcaLinkedCloudCredentials._logo_url
-    _documentation_url = OrcaLinkedCloudCredentials._documentation_url
+    _logo_url = OrcaLinkedCloudCredentials._logo_url  # type: ignore[assignment]
+    _documentation_url = OrcaLinkedCloudCredentials._documentation_url  # type: ignore[assignment]
     _description = (
         "How Orca's workers send a linked account's runs to EC2 instances through SSM Run "
         "Command; workers pick up an edit at their next links refresh (within 30 seconds)."

@@ -10,7 +10,7 @@ from orca_flows.domain.states import RunState
 __all__ = ["STATE_ICONS", "duration", "fire_time", "moment", "state_label"]
 
 # Streamlit's bundled Material icons, not emoji: they render without an emoji font.
-STATE_ICONS: dict[RunState, tuple[str, str]] = {
+STATE_ICONS: dict[str, tuple[str, str]] = {  # RunState is a StrEnum: its values are keys
     RunState.QUEUED: ("gray", ":material/schedule:"),
     RunState.RUNNING: ("blue", ":material/directions_run:"),
     # Stopped, its process not yet confirmed dead: its key still waits.

@@ -77,7 +77,7 @@ def load(table: list[dict[str, object]], rejected: int, raw_count: int) -> None:
         "events_read": raw_count,
         "events_rejected": rejected,
         "rows_written": len(table),
-        "total_revenue": round(sum(float(r["revenue"]) for r in table), 2),
+        "total_revenue": round(sum(float(str(r["revenue"])) for r in table), 2),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"load: wrote sales_by_region.csv and summary.json (revenue {summary['total_revenue']})")

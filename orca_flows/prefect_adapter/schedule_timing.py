@@ -126,15 +126,16 @@ def _fire_times(
     from prefect.server.schemas import schedules as server_schedules
     from prefect.utilities.asyncutils import run_coro_as_sync
 
+    schedule: server_schedules.CronSchedule | server_schedules.IntervalSchedule
     if cron is not None:
         schedule = server_schedules.CronSchedule(cron=cron, timezone=timezone)
     else:
         schedule = server_schedules.IntervalSchedule(
             interval=timedelta(seconds=interval_seconds or 0),
-            anchor_date=anchor,
+            anchor_date=anchor,  # type: ignore[arg-type]  # pydantic takes a datetime
             timezone=timezone,
         )
-    dates = run_coro_as_sync(schedule.get_dates(n=count, start=start)) or []
+    dates: list[datetime] = run_coro_as_sync(schedule.get_dates(n=count, start=start)) or []
     zone = ZoneInfo(timezone)
     return [datetime.fromtimestamp(date.timestamp(), zone) for date in dates]
 
