@@ -71,6 +71,10 @@ class ClientFactory:
         Returns:
             The client; the same service and options give the same client object.
         """
+        if service == "s3":
+            # SigV4 everywhere: SigV2 (botocore's default for some presigned URLs) is
+            # refused by regions opened since 2014 and deprecated in the others.
+            config_overrides.setdefault("signature_version", "s3v4")
         key = (service, tuple(sorted(config_overrides.items())))
         # The stubs type Session.client per service-name literal; here the name is any str.
         make_client: Callable[..., Any] = self.session.client

@@ -11,6 +11,7 @@ from orca_flows.domain.limits import KILL_AFTER_SECONDS, UPLOAD_GRACE_SECONDS
 from orca_flows.domain.s3_layout import EXIT_CODE_KEY, LOG_KEY, OUTPUTS_PREFIX
 from orca_flows.errors import InvalidInputError
 from orca_flows.runners.spec import RUN_ID_PATTERN, RunSpec
+from orca_flows.runners.transfers import LOG_CONTENT_TYPE, MARKER_CONTENT_TYPE, Transfers
 
 __all__ = ["render_bootstrap", "render_kill"]
 
@@ -36,7 +37,9 @@ def _template() -> _BashTemplate:
     return _BashTemplate(text)
 
 
-def render_bootstrap(spec: RunSpec, *, host_dir: str | None = None) -> str:
+def render_bootstrap(
+    spec: RunSpec, *, host_dir: str | None = None, transfers: Transfers | None = None
+) -> str:
     """The bash script that runs ``spec``'s attempt once and reports to its S3 folder.
 
     Every value is shell-quoted, so a pipeline name or an environment value is passed
@@ -48,9 +51,13 @@ def render_bootstrap(spec: RunSpec, *, host_dir: str | None = None) -> str:
         spec: The run to execute (already validated by ``RunSpec``).
         host_dir: The host-local state directory; ``$TMPDIR/orca`` (or ``/tmp/orca``) if
             ``None``. Every start of an attempt on a host must use the same one.
+        transfers: Presigned URLs for the script, the log and the marker, sent with curl
+            (``orca_flows.runners.transfers``); without them, or when one is refused, the
+            AWS CLI does the transfer.
 
     Returns:
-        The script text; it contains no endpoint and no credentials.
+        The script text; it contains no credentials, and no endpoint except the
+        presigned URLs' (each good for one operation on one object until it expires).
     """
     exports = "\n".join(
         f"    export {name}={shlex.quote(value)}" for name, value in spec.environment.items()
@@ -73,6 +80,11 @@ def render_bootstrap(spec: RunSpec, *, host_dir: str | None = None) -> str:
         kill_after=shlex.quote(str(KILL_AFTER_SECONDS)),
         upload_grace=shlex.quote(str(UPLOAD_GRACE_SECONDS)),
         log_interval=shlex.quote(interval),
+        script_get_url=shlex.quote(transfers.script_get if transfers else ""),
+        log_put_url=shlex.quote(transfers.log_put if transfers else ""),
+        marker_put_url=shlex.quote(transfers.marker_put if transfers else ""),
+        log_content_type=shlex.quote(LOG_CONTENT_TYPE),
+        marker_content_type=shlex.quote(MARKER_CONTENT_TYPE),
         interpreter=shlex.join(spec.interpreter),
         exports=exports,
     )

@@ -21,6 +21,7 @@ from orca_flows.runners.spec import (
     RunSpec,
     read_marker,
 )
+from orca_flows.runners.transfers import presign_transfers
 
 __all__ = ["LocalRunner"]
 
@@ -129,11 +130,15 @@ class LocalRunner:
         logger.info("run %s started locally as %s", spec.run_id, execution.command_id)
         return execution
 
+    def _bootstrap(self, spec: RunSpec) -> str:
+        transfers = presign_transfers(self.s3_client, spec)
+        return render_bootstrap(spec, host_dir=str(self.host_dir), transfers=transfers)
+
     def _spawn(self, spec: RunSpec) -> Execution:
         """Start the bootstrap in a session of its own (it outlives the worker)."""
         with open(self._path(spec.execution_key, ".bootstrap.log"), "ab") as output:
             process = subprocess.Popen(
-                ["bash", "-c", _FRESH_HOME + render_bootstrap(spec, host_dir=str(self.host_dir))],
+                ["bash", "-c", _FRESH_HOME + self._bootstrap(spec)],
                 env=self.env,
                 cwd=self.state_dir,
                 stdin=subprocess.DEVNULL,

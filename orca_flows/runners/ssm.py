@@ -23,6 +23,7 @@ from orca_flows.runners.spec import (
     RunSpec,
     read_marker,
 )
+from orca_flows.runners.transfers import presign_transfers
 
 __all__ = ["NoInstanceAvailableError", "SsmRunner"]
 
@@ -166,7 +167,9 @@ class SsmRunner:
         command = self._send(
             instance_id,
             comment=spec.execution_key,
-            commands=_lines(render_bootstrap(spec)),
+            commands=_lines(
+                render_bootstrap(spec, transfers=presign_transfers(self.s3_client, spec))
+            ),
             execution_timeout=execution_timeout,
         )
         logger.info(

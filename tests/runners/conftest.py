@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from orca_flows.domain.s3_layout import run_prefix, s3_uri, split_s3_uri
@@ -69,6 +70,7 @@ def s3(moto_endpoint: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        config=Config(signature_version="s3v4"),  # as Orca's ClientFactory makes them
     )
     client.create_bucket(Bucket=BUCKET)
     return client

@@ -112,6 +112,13 @@ print("done")
 """
 
 
+_URL_LINES = {"script_get_url", "log_put_url", "marker_put_url"}
+
+
+def _without_urls(bootstrap: str) -> list[str]:
+    return [line for line in bootstrap.splitlines() if line.split("=", 1)[0] not in _URL_LINES]
+
+
 def test_start_sends_the_bootstrap_and_the_script_runs_on_the_instance(
     account: UserAccount,
 ) -> None:
@@ -138,7 +145,11 @@ def test_start_sends_the_bootstrap_and_the_script_runs_on_the_instance(
     [command] = _commands_for(account, spec)
     assert command["CommandId"] == execution.command_id
     assert command["InstanceIds"] == [instance]
-    assert "\n".join(command["Parameters"]["commands"]) + "\n" == render_bootstrap(spec)
+    sent = "\n".join(command["Parameters"]["commands"]) + "\n"
+    # The bootstrap, with the attempt's presigned URLs (signed at the send) in its head.
+    urls = [line for line in sent.splitlines() if line.split("=", 1)[0] in _URL_LINES]
+    assert len(urls) == 3 and all("://" in line for line in urls), urls
+    assert _without_urls(sent) == _without_urls(render_bootstrap(spec))
     assert command["Parameters"]["executionTimeout"] == [str(60 + BOOTSTRAP_MARGIN_SECONDS)]
     assert (command["OutputS3BucketName"], command["OutputS3KeyPrefix"]) == (
         account.bucket,
