@@ -18,7 +18,6 @@ import anyio
 from prefect.workers.process import ProcessWorker
 from sqlalchemy.engine import make_url
 
-from orca_flows.errors import OrcaError
 from orca_flows.logs import get_logger
 from orca_flows.prefect_adapter.api import prefect_api, prefect_client
 from orca_flows.prefect_adapter.deployments import check_prefect_reachable
@@ -35,11 +34,20 @@ DEFAULT_LIMIT = 10
 
 
 def _route(settings: OrcaSettings, pool: str, seen: set[str]) -> None:
-    """Move the schedules' deployments not seen yet into the pool (a blocking call)."""
+    """Move the schedules' deployments not seen yet into the pool (a blocking call).
+
+    One deployment that cannot be moved (refused, deleted meanwhile) is logged and tried
+    again at the next refresh; it never stops the others, nor the worker.
+    """
     for deployment_id, schedule_id in served_deployments(settings):
         if deployment_id in seen:
             continue
-        if route_to_pool(deployment_id, pool):
+        try:
+            moved = route_to_pool(deployment_id, pool)
+        except Exception as error:  # noqa: BLE001 - the worker must keep firing the rest
+            logger.warning("Deployment %s not moved into %r yet (%s).", deployment_id, pool, error)
+            continue
+        if moved:
             logger.info(
                 "Moved deployment %s (Orca schedule %s) into work pool %r.",
                 deployment_id,
@@ -54,7 +62,7 @@ async def _watch_schedules(settings: OrcaSettings, pool: str, refresh_seconds: f
     while True:
         try:
             await anyio.to_thread.run_sync(_route, settings, pool, seen)
-        except OrcaError as error:
+        except Exception as error:  # noqa: BLE001 - a database blip must not stop the worker
             logger.warning("Cannot read Orca's schedules (%s); retrying.", error)
         await anyio.sleep(refresh_seconds)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -166,10 +167,14 @@ def start_profile(
             wait_until_up(
                 profile.processes["ui"], profile.ui_url, "the web app", profile.logs / "ui.log"
             )
-    except (OrcaError, OSError, subprocess.CalledProcessError):
+    except BaseException:  # Ctrl-C too: every part runs in a session of its own
         profile.stop()
         raise
     return profile
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_for_signal() -> None:
@@ -186,19 +191,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=3, help="orca worker processes (3).")
     parser.add_argument("--keep", action="store_true", help="Leave the data directory.")
     args = parser.parse_args(argv)
+    # SIGTERM during the start stops what was started, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     root = args.root or Path(tempfile.mkdtemp(prefix="orca-profile-"))
     print(f"Production profile in {root}; this takes about a minute.", flush=True)
     try:
         profile = start_profile(root, workers=args.workers, progress=lambda s: print(s, flush=True))
-    except OrcaError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (OrcaError, OSError, subprocess.CalledProcessError, KeyboardInterrupt) as error:
+        print(f"error: {error or 'interrupted'}", file=sys.stderr)
+        if not args.keep and args.root is None:
+            shutil.rmtree(root, ignore_errors=True)
         return 1
     exports = {
         k: profile.env[k] for k in sorted(profile.env) if k.startswith(("ORCA_", "PREFECT_"))
     }
     print("\nRunning. To use it from another shell:")
     for key, value in exports.items():
-        print(f"  export {key}={value!r}")
+        print(f"  export {key}={shlex.quote(value)}")
     print(f"Web app: {profile.ui_url}  (sign in as {OPERATOR_EMAIL}, password {profile.password})")
     print(f"Prefect UI: {profile.prefect_api_url.removesuffix('/api')}  Logs: {profile.logs}")
     print("Ctrl-C stops everything.", flush=True)

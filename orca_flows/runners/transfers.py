@@ -9,9 +9,11 @@ and Ubuntu AMIs; the instance reaches S3 exactly as the CLI would; the URLs trav
 SSM command's parameters like the rest of the bootstrap, and each one allows one
 operation on one object of the run's own attempt, until it expires.
 
-A URL signed with assumed-role credentials stops working when that role session ends
-(its ``session_duration_seconds``, usually an hour), however long it was signed for; a
-long run's final log and marker would then be refused. So every transfer falls back to the
+A URL signed with assumed-role credentials stops working when that role session ends,
+however long it was signed for: between ~15 minutes (botocore renews the session 15
+minutes before its end) and the link's ``session_duration_seconds``; a long run's final
+log and marker would then be refused. The URLs are bearer capabilities (one operation on
+one object each, until they expire), visible to whoever reads the SSM command. So every transfer falls back to the
 AWS CLI with the instance's own credentials when `curl` is missing or the URL is refused:
 short runs pay no CLI start, long runs pay one or two, none can lose its report. Outputs
 (names not known in advance) always go up with the CLI, and only when there are some.

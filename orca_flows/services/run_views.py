@@ -68,7 +68,7 @@ def list_runs(
     limit: int = 100,
     offset: int = 0,
 ) -> list[RunView]:
-    """The actor's runs as views, newest first, without their outputs (one query).
+    """The actor's runs as views, newest first, without their outputs (rows only).
 
     Raises:
         InvalidInputError: An unknown state.

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from orca_flows.db.base import utcnow
 from orca_flows.db.models import OrderingKeyCounter, Run, RunFlowRun
@@ -186,8 +186,16 @@ def list_runs(
     limit: int = 100,
     offset: int = 0,
 ) -> Sequence[Run]:
-    """The owner's runs, newest first, filtered and paginated in the database."""
-    query = select(Run).where(Run.owner_id == owner_id)
+    """The owner's runs, newest first, filtered and paginated in the database.
+
+    Their pipelines (with links) and script versions come in two more queries, however
+    many runs: a view of each reads them.
+    """
+    query = (
+        select(Run)
+        .where(Run.owner_id == owner_id)
+        .options(selectinload(Run.pipeline), selectinload(Run.script_version))
+    )
     if pipeline_id is not None:
         query = query.where(Run.pipeline_id == pipeline_id)
     if state is not None:
