@@ -20,7 +20,8 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from orca_flows.domain.s3_layout import run_prefix, s3_uri, split_s3_uri
-from orca_flows.runners import LocalRunner, RunSpec
+from orca_flows.runners import LocalRunner, RunSpec, local
+from orca_flows.runners.transfers import Transfers
 from tests.support.emulator import Emulator, start_emulator
 
 BUCKET = "orca-runner-tests"
@@ -221,3 +222,11 @@ def own_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UserAccoun
         yield _user_account(started)
     finally:
         started.stop()
+
+
+@pytest.fixture
+def refused_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local runner's presigned URLs all refused, as once the role session the worker
+    signed them in has ended: the bootstrap must fall back to the AWS CLI."""
+    closed = "http://127.0.0.1:9/refused"
+    monkeypatch.setattr(local, "presign_transfers", lambda *_: Transfers(closed, closed, closed))

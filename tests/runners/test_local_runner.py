@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 
 from orca_flows.runners import ExecutionStatus, LocalRunner, RunSpec
-from orca_flows.runners import local as local_module
-from orca_flows.runners.transfers import Transfers
 from tests.runners.conftest import until
 
 pytestmark = pytest.mark.sandbox
@@ -249,14 +247,10 @@ def test_bootstrap_that_cannot_reach_s3_fails_with_its_own_output(
     runner_env: dict[str, str],
     state_dir: Path,
     s3: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    refused_urls: None,
 ) -> None:
     # No aws CLI on PATH and every presigned URL refused: nothing can be downloaded and
     # no marker can be written.
-    closed = "http://127.0.0.1:9/refused"
-    monkeypatch.setattr(
-        local_module, "presign_transfers", lambda *_: Transfers(closed, closed, closed)
-    )
     runner = LocalRunner({**runner_env, "PATH": "/usr/bin:/bin"}, state_dir=state_dir, s3_client=s3)
     spec = make_spec("echo hi\n", "job.sh")
 

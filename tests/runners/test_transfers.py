@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from orca_flows.runners import LocalRunner, RunSpec
-from orca_flows.runners import local as local_module
-from orca_flows.runners.transfers import Transfers, presign_transfers
+from orca_flows.runners.transfers import presign_transfers
 
 pytestmark = pytest.mark.sandbox
 
@@ -21,16 +20,19 @@ Objects = Callable[[RunSpec], dict[str, bytes]]
 
 
 @pytest.fixture
-def cli_calls(tmp_path: Path, runner_env: dict[str, str]) -> tuple[dict[str, str], Path]:
-    """The runner's environment with an `aws` first on PATH that records each call, then
-    runs the real CLI: how many CLI starts a run pays."""
+def counted(
+    tmp_path: Path, runner_env: dict[str, str], state_dir: Path, s3: Any
+) -> tuple[LocalRunner, Path]:
+    """A local runner whose PATH starts with an `aws` that records each call, then runs
+    the real CLI (how many CLI starts a run pays), and the file of those calls."""
     shim_dir, calls = tmp_path / "shim", tmp_path / "aws-calls"
     shim_dir.mkdir()
     real = Path(sys.executable).with_name("aws")
     shim = shim_dir / "aws"
     shim.write_text(f'#!/bin/bash\necho "$*" >>{calls}\nexec {real} "$@"\n')
     shim.chmod(0o755)
-    return {**runner_env, "PATH": f"{shim_dir}:{runner_env['PATH']}"}, calls
+    env = {**runner_env, "PATH": f"{shim_dir}:{runner_env['PATH']}"}
+    return LocalRunner(env, state_dir=state_dir, s3_client=s3), calls
 
 
 def _calls(path: Path) -> list[str]:
@@ -44,14 +46,12 @@ def _run(runner: LocalRunner, spec: RunSpec) -> Any:
 
 
 def test_a_run_with_presigned_transfers_starts_no_aws_cli(
-    cli_calls: tuple[dict[str, str], Path],
-    state_dir: Path,
+    counted: tuple[LocalRunner, Path],
     s3: Any,
     make_spec: Callable[..., RunSpec],
     run_objects: Objects,
 ) -> None:
-    env, calls = cli_calls
-    runner = LocalRunner(env, state_dir=state_dir, s3_client=s3)
+    runner, calls = counted
     spec = make_spec("echo hello from the script\n", "job.sh")
 
     status = _run(runner, spec)
@@ -66,20 +66,12 @@ def test_a_run_with_presigned_transfers_starts_no_aws_cli(
 
 
 def test_refused_urls_fall_back_to_the_cli_and_the_run_reports(
-    cli_calls: tuple[dict[str, str], Path],
-    state_dir: Path,
-    s3: Any,
+    counted: tuple[LocalRunner, Path],
     make_spec: Callable[..., RunSpec],
     run_objects: Objects,
-    monkeypatch: pytest.MonkeyPatch,
+    refused_urls: None,
 ) -> None:
-    # As when the role session the URLs were signed with has ended: every URL refused.
-    closed = "http://127.0.0.1:9/expired"
-    monkeypatch.setattr(
-        local_module, "presign_transfers", lambda *_: Transfers(closed, closed, closed)
-    )
-    env, calls = cli_calls
-    runner = LocalRunner(env, state_dir=state_dir, s3_client=s3)
+    runner, calls = counted
     spec = make_spec("echo still reported\n", "job.sh")
 
     status = _run(runner, spec)
